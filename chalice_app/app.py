@@ -1,0 +1,85 @@
+"""The Meterflow API and queue handlers (AWS Lambda via Chalice; locally, the same functions).
+
+Each entry point parses its input, calls one domain function and maps the result or the error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+from aws_xray_sdk.core import patch
+from chalice import Chalice, Response
+from chalice.app import SQSEvent
+
+from meterflow.domain import services
+from meterflow.domain.errors import DomainError
+from meterflow.wiring import hes_services
+from workers.export_jobs import export_handlers
+from workers.task_runner import run_job
+
+# Traces every AWS call; AWS_XRAY_SDK_ENABLED=false (the local runtime) turns the recorder off.
+patch(["boto3", "botocore"])
+
+app = Chalice(app_name="meterflow")
+app.log.setLevel(logging.INFO)
+logger = logging.getLogger("meterflow.api")
+
+# Chalice needs queue names at import time; Terraform and the local runtime set them.
+FILE_REQUESTS_QUEUE = os.environ.get("MF_FILE_REQUESTS_QUEUE_NAME", "meterflow-file-requests")
+EXPORT_JOBS_QUEUE = os.environ.get("MF_EXPORT_JOBS_QUEUE_NAME", "meterflow-export-jobs")
+
+
+def _respond(action: Callable[[], tuple[int, dict[str, Any]]]) -> Response:
+    try:
+        status, body = action()
+    except DomainError as error:
+        return Response(body=error.to_dict(), status_code=error.status_code)
+    except Exception:
+        logger.exception("unhandled error")
+        return Response(body={"error": "InternalError", "message": "internal error"}, status_code=500)
+    return Response(body=body, status_code=status)
+
+
+@app.route("/readings", methods=["GET"])
+def get_readings() -> Response:
+    params = app.current_request.query_params
+    return _respond(lambda: (200, services.get_readings(hes_services().fleet, params, hes_services().clock)))
+
+
+@app.route("/readings/file", methods=["POST"], content_types=["application/json"])
+def post_readings_file() -> Response:
+    raw = app.current_request.raw_body
+
+    def accept() -> tuple[int, dict[str, Any]]:
+        hes = hes_services()
+        request = services.request_export(
+            services.parse_json_body(raw), hes.requests, hes.file_requests_queue, hes.clock
+        )
+        return 202, {"request_id": request.request_id, "status": request.status.value}
+
+    return _respond(accept)
+
+
+@app.route("/readings/file", methods=["GET"])
+def get_readings_file() -> Response:
+    params = app.current_request.query_params or {}
+    return _respond(lambda: (200, services.get_export(params.get("request_id"), hes_services().requests).status_body()))
+
+
+@app.on_sqs_message(queue=FILE_REQUESTS_QUEUE, batch_size=1)
+def start_file_export(event: SQSEvent) -> None:
+    hes = hes_services()
+    for record in event:
+        services.submit_export(record.body, hes.requests, hes.workflow)
+
+
+@app.on_sqs_message(queue=EXPORT_JOBS_QUEUE, batch_size=1)
+def run_export_job(event: SQSEvent) -> None:
+    hes = hes_services()
+    handlers = export_handlers(hes)
+    for record in event:
+        outcome = run_job(record.body, handlers, hes.clients.stepfunctions, hes.settings.heartbeat_interval_seconds)
+        logger.info("export job message %s: %s", record.to_dict().get("messageId"), outcome)

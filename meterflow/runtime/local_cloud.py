@@ -1,0 +1,241 @@
+"""The local cloud: the whole Meterflow stack on one machine, no AWS account needed.
+
+``LocalCloud.start()`` starts moto server in-process on 127.0.0.1 with Step Functions execution
+on (or uses the cloud that ``AWS_ENDPOINT_URL`` already names, such as LocalStack), creates every
+resource of :mod:`meterflow.stack`, starts the worker host (the stand-in for Lambda's SQS event
+source mappings), serves the Chalice app over HTTP and the export bucket over SFTP.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from meterflow.adapters.clients import AwsClients, aws_clients
+from meterflow.domain.fleet import FleetConfig
+from meterflow.domain.timeutil import format_hes_time
+from meterflow.runtime.bootstrap import bootstrap
+from meterflow.runtime.sftp_server import S3SftpServer
+from meterflow.runtime.ssh_keys import generate_ssh_keypair, load_or_create_host_key, write_known_hosts
+from meterflow.runtime.worker_host import QueueBinding, WorkerHost
+from meterflow.settings import Settings
+from meterflow.stack import ExportTuning, StackSpec, stack_spec
+
+logger = logging.getLogger("meterflow.localcloud")
+
+SFTP_USER = "sftp-user"
+_LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "meterflow-local", "AWS_SECRET_ACCESS_KEY": "meterflow-local"}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class LocalCloudConfig:
+    host: str = "127.0.0.1"
+    moto_port: int = 5050
+    api_port: int = 8000
+    sftp_port: int = 2222
+    stack_name: str = "meterflow"
+    region: str = "us-east-1"
+    state_dir: Path = Path(".meterflow")
+    fleet: FleetConfig = field(default_factory=FleetConfig)
+    tuning: ExportTuning = field(default_factory=ExportTuning)
+    export_workers: int = 2
+    export_chunk_records: int = 120_000
+    heartbeat_interval_seconds: float = 15.0
+    fixed_now: datetime | None = None
+    # None: embedded moto server. A URL: an existing cloud (LocalStack, or AWS itself).
+    endpoint_url: str | None = None
+
+    def with_free_ports(self) -> LocalCloudConfig:
+        return replace(self, moto_port=free_port(), api_port=free_port(), sftp_port=free_port())
+
+
+class LocalCloud:
+    def __init__(self, config: LocalCloudConfig) -> None:
+        self.config = config
+        self.embedded = config.endpoint_url is None
+        self.endpoint_url = config.endpoint_url or f"http://{config.host}:{config.moto_port}"
+        self._moto: Any = None
+        self._api_server: Any = None
+        self._api_thread: threading.Thread | None = None
+        self.sftp: S3SftpServer | None = None
+        self.workers: WorkerHost | None = None
+        self.clients: AwsClients | None = None
+        self.spec: StackSpec | None = None
+        self.settings: Settings | None = None
+        self.known_hosts_path = config.state_dir / "known_hosts"
+
+    # --------------------------------------------------------------------------------- lifecycle
+    def start(self) -> LocalCloud:
+        config = self.config
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        environment = {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_REGION": config.region,
+            "AWS_DEFAULT_REGION": config.region,
+            # The recorder needs a daemon and a Lambda context; locally, tracing is off by the SDK's own switch.
+            "AWS_XRAY_SDK_ENABLED": "false",
+        }
+        if self.embedded:
+            environment.update(_LOCAL_CREDENTIALS)
+            # moto's Step Functions runner calls its own services at http://localhost:$MOTO_PORT.
+            environment["MOTO_PORT"] = str(config.moto_port)
+        os.environ.update(environment)
+        if self.embedded:
+            self._start_moto()
+
+        self.clients = aws_clients(config.region)
+        account_id = self.clients_account_id()
+        self.spec = stack_spec(
+            config.stack_name, config.region, account_id, config.tuning, queue_endpoint=self.endpoint_url
+        )
+        user_key = generate_ssh_keypair()
+        queue_urls = bootstrap(self.spec, self.clients, user_key.private_pem)
+        self.settings = Settings(
+            stack_name=config.stack_name,
+            region=config.region,
+            file_requests_table=self.spec.table("file_requests").name,
+            file_requests_queue_url=queue_urls["file_requests"],
+            export_jobs_queue_url=queue_urls["export_jobs"],
+            exports_bucket=self.spec.bucket("hes_exports").name,
+            export_state_machine_arn=self.spec.state_machine_arn("hes_export"),
+            fleet=config.fleet,
+            export_chunk_records=config.export_chunk_records,
+            heartbeat_interval_seconds=config.heartbeat_interval_seconds,
+            fixed_now=config.fixed_now,
+        )
+        runtime_env = {
+            **environment,
+            **self.settings.to_env(),
+            "MF_FILE_REQUESTS_QUEUE_NAME": self.spec.queue("file_requests").name,
+            "MF_EXPORT_JOBS_QUEUE_NAME": self.spec.queue("export_jobs").name,
+        }
+        os.environ.update(runtime_env)
+
+        self.workers = WorkerHost(self._bindings(queue_urls), {**os.environ, **runtime_env})
+        self.workers.start()
+        self._start_api()
+        self._start_sftp(user_key.public_openssh)
+        return self
+
+    def clients_account_id(self) -> str:
+        assert self.clients is not None
+        if self.embedded:
+            return "123456789012"  # moto's default account
+        import boto3
+
+        return str(boto3.client("sts", region_name=self.config.region).get_caller_identity()["Account"])
+
+    def _start_moto(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self._moto = ThreadedMotoServer(ip_address=self.config.host, port=self.config.moto_port, verbose=False)
+        self._moto.start()
+        response = requests.post(
+            f"{self.endpoint_url}/moto-api/config",
+            json={"stepfunctions": {"execute_state_machine": True}},
+            timeout=10,
+        )
+        response.raise_for_status()
+
+    def _bindings(self, queue_urls: dict[str, str]) -> list[QueueBinding]:
+        assert self.spec is not None
+        spec = self.spec
+
+        def arn(key: str) -> str:
+            return f"arn:aws:sqs:{spec.region}:{spec.account_id}:{spec.queue(key).name}"
+
+        return [
+            QueueBinding("file-requests", queue_urls["file_requests"], arn("file_requests"),
+                         "chalice_app.app:start_file_export", processes=1),
+            QueueBinding("export-jobs", queue_urls["export_jobs"], arn("export_jobs"),
+                         "chalice_app.app:run_export_job", processes=self.config.export_workers),
+        ]
+
+    def _start_api(self) -> None:
+        from chalice.config import Config
+        from chalice.local import create_local_server
+
+        from chalice_app.app import app
+
+        self._api_server = create_local_server(app, Config.create(chalice_stage="local"), self.config.host,
+                                               self.config.api_port)
+        self._api_thread = threading.Thread(target=self._api_server.server.serve_forever, name="api", daemon=True)
+        self._api_thread.start()
+
+    def _start_sftp(self, public_key: str) -> None:
+        assert self.clients is not None and self.spec is not None
+        self.sftp = S3SftpServer(
+            self.clients.s3,
+            bucket=self.spec.bucket("hes_exports").name,
+            root_prefix="exports",
+            username=SFTP_USER,
+            authorized_public_keys=[public_key],
+            host_key_path=self.config.state_dir / "ssh_host_key",
+            host=self.config.host,
+            port=self.config.sftp_port,
+        )
+        self.sftp.start()
+        host_key = load_or_create_host_key(self.config.state_dir / "ssh_host_key")
+        write_known_hosts(self.known_hosts_path, host_key, self.sftp.port, self.config.host)
+
+    def stop(self) -> None:
+        if self.sftp is not None:
+            self.sftp.stop()
+        if self._api_server is not None:
+            self._api_server.shutdown()
+            self._api_server.server.server_close()
+        if self.workers is not None:
+            self.workers.stop()
+        if self._moto is not None:
+            self._moto.stop()
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --------------------------------------------------------------------------------- facts
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.config.host}:{self.config.api_port}"
+
+    def describe(self) -> str:
+        assert self.spec is not None and self.sftp is not None
+        secret = self.spec.secret("sftp_private_key").name
+        fleet = self.config.fleet
+        lines = [
+            "Meterflow local cloud is up.",
+            f"  API (Chalice)     {self.api_url}   e.g. {self.api_url}/readings?start_date="
+            f"{format_hes_time(fleet.start).replace(' ', '%20')}&page_size=5",
+            f"  SFTP              sftp -i private.pem -P {self.sftp.port} -o UserKnownHostsFile="
+            f"{self.known_hosts_path.resolve()} {SFTP_USER}@{self.config.host}",
+            f"  AWS endpoint      {self.endpoint_url} ({'embedded moto server' if self.embedded else 'external'})",
+            f"  Fleet             {fleet.meter_count:,} meters every {fleet.interval_minutes} min "
+            f"from {format_hes_time(fleet.start)} (seed {fleet.seed})",
+            "",
+            "For aws / boto3 in another shell:",
+            f"  export AWS_ENDPOINT_URL={self.endpoint_url} AWS_REGION={self.config.region}",
+        ]
+        if self.embedded:
+            lines.append("  export AWS_ACCESS_KEY_ID=meterflow-local AWS_SECRET_ACCESS_KEY=meterflow-local")
+        lines += [
+            f"  aws secretsmanager get-secret-value --secret-id {secret} --output text --query SecretString "
+            "> private.pem && chmod 400 private.pem",
+        ]
+        return "\n".join(lines)
