@@ -23,8 +23,9 @@ from workers.task_runner import run_job
 # Traces every AWS call; AWS_XRAY_SDK_ENABLED=false (the local runtime) turns the recorder off.
 patch(["boto3", "botocore"])
 
-app = Chalice(app_name="meterflow")
-app.log.setLevel(logging.INFO)
+# Chalice's own log handler would duplicate every "meterflow.*" record; Lambda's root handler suffices.
+app = Chalice(app_name="meterflow", configure_logs=False)
+logging.getLogger("meterflow").setLevel(os.environ.get("MF_LOG_LEVEL", "INFO"))
 logger = logging.getLogger("meterflow.api")
 
 # Chalice needs queue names at import time; Terraform and the local runtime set them.

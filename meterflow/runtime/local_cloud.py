@@ -88,6 +88,7 @@ class LocalCloud:
             "AWS_DEFAULT_REGION": config.region,
             # The recorder needs a daemon and a Lambda context; locally, tracing is off by the SDK's own switch.
             "AWS_XRAY_SDK_ENABLED": "false",
+            "MF_LOG_LEVEL": os.environ.get("MF_LOG_LEVEL", "WARNING"),
         }
         if self.embedded:
             environment.update(_LOCAL_CREDENTIALS)
@@ -142,6 +143,9 @@ class LocalCloud:
     def _start_moto(self) -> None:
         from moto.server import ThreadedMotoServer
 
+        from meterflow.runtime import moto_fidelity
+
+        moto_fidelity.apply()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._moto = ThreadedMotoServer(ip_address=self.config.host, port=self.config.moto_port, verbose=False)
         self._moto.start()
@@ -168,12 +172,18 @@ class LocalCloud:
 
     def _start_api(self) -> None:
         from chalice.config import Config
-        from chalice.local import create_local_server
+        from chalice.local import ChaliceRequestHandler, LocalDevServer
 
         from chalice_app.app import app
 
-        self._api_server = create_local_server(app, Config.create(chalice_stage="local"), self.config.host,
-                                               self.config.api_port)
+        class QuietRequestHandler(ChaliceRequestHandler):  # type: ignore[misc]
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+                logger.debug("api %s", format % args)
+
+        self._api_server = LocalDevServer(
+            app, Config.create(chalice_stage="local"), self.config.host, self.config.api_port,
+            handler_cls=QuietRequestHandler,
+        )
         self._api_thread = threading.Thread(target=self._api_server.server.serve_forever, name="api", daemon=True)
         self._api_thread.start()
 

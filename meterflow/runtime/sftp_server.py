@@ -129,7 +129,10 @@ class _S3Namespace:
 
     @property
     def location(self) -> str:
-        return f"s3://{self._bucket}/{self._root}"
+        return self.uri(self._root)
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self._bucket}/{key}"
 
     def object_key(self, vpath: str) -> str:
         return self._root + vpath.lstrip("/")
@@ -312,7 +315,15 @@ class _Backend:
     async def call(self, func: Callable[..., _T], *args: Any) -> _T:
         # boto3 blocks; running it on the event loop would stall every other session meanwhile.
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(func, *args))
+        try:
+            return await loop.run_in_executor(self._executor, functools.partial(func, *args))
+        except asyncssh.SFTPError:
+            raise
+        except Exception as exc:
+            # asyncssh would send the raw exception text (bucket, key, endpoint) to the client;
+            # the details belong in the server log, the client only needs to know it failed.
+            logger.warning("sftp S3 call %s failed: %r", getattr(func, "__name__", func), exc)
+            raise asyncssh.SFTPFailure("storage backend error") from exc
 
     async def fetch_range(self, obj: _S3Object, start: int, end: int) -> bytes:
         return await self.call(self.namespace.read_range, obj, start, end)
@@ -414,7 +425,9 @@ class _ReadOnlyS3Sftp(asyncssh.SFTPServer):
         obj = await self._lookup(vpath)
         if obj is None:
             raise asyncssh.SFTPFileIsADirectory("Is a directory")
-        logger.info("sftp open %s path=%s size=%d source=s3://…/%s", self._who, vpath, obj.size, obj.key)
+        logger.info(
+            "sftp open %s path=%s size=%d source=%s", self._who, vpath, obj.size, self._ns.uri(obj.key)
+        )
         return _S3ReadHandle(obj, self._backend.fetch_range, self._backend.block_size)
 
     async def read(self, file_obj: object, offset: int, size: int) -> bytes:
@@ -695,7 +708,14 @@ class S3SftpServer:
                 logger.exception("sftp server loop failed")
         finally:
             try:
+                # Sessions torn down by stop() can leave read-ahead tasks behind; finishing them here
+                # avoids "Task was destroyed but it is pending" noise when the loop closes.
+                leftovers = asyncio.all_tasks(loop)
+                for task in leftovers:
+                    task.cancel()
+                loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
                 loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.run_until_complete(loop.shutdown_default_executor())
             finally:
                 loop.close()
 

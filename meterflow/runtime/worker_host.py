@@ -71,7 +71,10 @@ def _sqs_event(message: Mapping[str, Any], queue_arn: str, region: str) -> dict[
 def poll_queue(binding: QueueBinding, env: Mapping[str, str], stop: EventType) -> None:
     """The body of one worker process: receive, handle, delete, until ``stop`` is set."""
     os.environ.update(env)
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {binding.name}[%(process)d] %(name)s %(message)s")
+    logging.basicConfig(
+        level=env.get("MF_LOG_LEVEL", "WARNING"),
+        format=f"%(asctime)s {binding.name}[%(process)d] %(name)s %(levelname)s %(message)s",
+    )
     import boto3  # imported after the environment is set, so the endpoint applies
 
     module_name, function_name = binding.handler.split(":")

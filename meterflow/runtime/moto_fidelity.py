@@ -1,0 +1,23 @@
+"""Fidelity fixes for the embedded moto server, applied only where the project starts moto itself.
+
+moto 5.2.5 drops the ``cause`` of SendTaskFailure before it reaches its Step Functions interpreter,
+so a Catch sees ``"Cause": null`` where AWS (and LocalStack) pass the worker's message through.
+Our failure reasons depend on it, so the embedded server gets the one-line fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def apply() -> None:
+    from moto.core.responses import EmptyResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def send_task_failure(self: Any) -> Any:
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+        )
+        return EmptyResult()
+
+    StepFunctionResponse.send_task_failure = send_task_failure

@@ -1,0 +1,108 @@
+variable "name" {
+  description = "Name of the REST API."
+  type        = string
+}
+
+variable "routes" {
+  description = "Routes of the Chalice app: HTTP method and path of one or two segments (e.g. GET /readings/file)."
+  type = list(object({
+    method = string
+    path   = string
+  }))
+
+  validation {
+    condition = alltrue([
+      for route in var.routes :
+      contains(["GET", "POST", "PUT", "PATCH", "DELETE"], route.method)
+      && can(regex("^/[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)?$", route.path))
+    ])
+    error_message = "Methods are GET, POST, PUT, PATCH or DELETE; paths are /segment or /segment/segment (no path parameters)."
+  }
+
+  validation {
+    condition     = length(var.routes) == length(distinct([for route in var.routes : "${route.method} ${route.path}"]))
+    error_message = "Each method and path pair appears once."
+  }
+}
+
+variable "function_name" {
+  description = "Name of the Lambda function behind every route."
+  type        = string
+}
+
+variable "function_invoke_arn" {
+  description = "Invoke ARN of the Lambda function behind every route."
+  type        = string
+}
+
+variable "stage_name" {
+  description = "Name of the stage (seed 000: apiGatewayInvokeURL ends in /prod)."
+  type        = string
+  default     = "prod"
+}
+
+variable "throttling_burst_limit" {
+  description = "Burst limit of every method of the stage (requests)."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.throttling_burst_limit >= 0
+    error_message = "The burst limit is not negative."
+  }
+}
+
+variable "throttling_rate_limit" {
+  description = "Steady-state rate limit of every method of the stage (requests per second)."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.throttling_rate_limit >= 0
+    error_message = "The rate limit is not negative."
+  }
+}
+
+variable "execution_logging_level" {
+  description = "API Gateway execution logging level (needs an account-level CloudWatch role, see create_cloudwatch_role)."
+  type        = string
+  default     = "ERROR"
+
+  validation {
+    condition     = contains(["OFF", "ERROR", "INFO"], var.execution_logging_level)
+    error_message = "OFF, ERROR or INFO."
+  }
+}
+
+variable "create_cloudwatch_role" {
+  description = "Create the account-level (per region) CloudWatch Logs role of API Gateway; false when the account already has one."
+  type        = bool
+  default     = true
+}
+
+variable "access_log_group_name" {
+  description = "Name of the CloudWatch log group of the stage's access logs."
+  type        = string
+}
+
+variable "log_retention_in_days" {
+  description = "Retention of the access logs."
+  type        = number
+}
+
+variable "kms_key_arn" {
+  description = "ARN of the stack's KMS key (access log group encryption)."
+  type        = string
+}
+
+variable "partition" {
+  description = "AWS partition (aws, aws-cn, aws-us-gov)."
+  type        = string
+  default     = "aws"
+}
+
+variable "tags" {
+  description = "Tags for the API, stage, role and log group."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,173 @@
+variable "function_names" {
+  description = "Function names by role: api (API Gateway proxy), start_file_export (file-requests consumer), export_worker (export-jobs consumer)."
+  type = object({
+    api               = string
+    start_file_export = string
+    export_worker     = string
+  })
+
+  validation {
+    condition     = alltrue([for name in values(var.function_names) : can(regex("^[A-Za-z0-9_-]{1,57}$", name))])
+    error_message = "Function names are 1-57 characters of A-Z a-z 0-9 _ - (the role adds '-lambda' within IAM's 64)."
+  }
+}
+
+variable "package_path" {
+  description = "Path of the deployment zip built by `chalice package` (see terraform/README.md)."
+  type        = string
+
+  validation {
+    condition     = endswith(var.package_path, ".zip")
+    error_message = "The deployment package is a .zip file."
+  }
+}
+
+variable "runtime" {
+  description = "Lambda runtime of the functions."
+  type        = string
+
+  validation {
+    condition     = contains(["python3.11", "python3.12"], var.runtime)
+    error_message = "The project supports python3.11 and python3.12."
+  }
+}
+
+variable "environment" {
+  description = "Environment variables of every function (meterflow/settings.py Settings.to_env, without the reserved AWS_REGION)."
+  type        = map(string)
+}
+
+variable "region" {
+  description = "AWS region of the stack (scopes kms:ViaService conditions)."
+  type        = string
+}
+
+variable "kms_key_arn" {
+  description = "ARN of the stack's KMS key (environment variables, queues, objects, log groups)."
+  type        = string
+}
+
+variable "file_requests_table_arn" {
+  description = "ARN of the file-requests table."
+  type        = string
+}
+
+variable "file_requests_queue_arn" {
+  description = "ARN of the file-requests queue (api sends, start_file_export consumes)."
+  type        = string
+}
+
+variable "export_jobs_queue_arn" {
+  description = "ARN of the export-jobs queue (export_worker consumes)."
+  type        = string
+}
+
+variable "bucket_arn" {
+  description = "ARN of the exports bucket."
+  type        = string
+}
+
+variable "exports_prefix" {
+  description = "Key prefix of finished export files."
+  type        = string
+}
+
+variable "staging_prefix" {
+  description = "Key prefix of chunk objects."
+  type        = string
+}
+
+variable "state_machine_arn" {
+  description = "ARN of the HES export state machine (start_file_export starts it)."
+  type        = string
+}
+
+variable "api_timeout_seconds" {
+  description = "Timeout of the API function (API Gateway gives up after 29 s)."
+  type        = number
+  default     = 28
+
+  validation {
+    condition     = var.api_timeout_seconds >= 1 && var.api_timeout_seconds <= 29
+    error_message = "Between 1 and 29 seconds: API Gateway's integration timeout is 29 s."
+  }
+}
+
+variable "api_memory_size" {
+  description = "Memory of the API function in MB."
+  type        = number
+  default     = 1024
+
+  validation {
+    condition     = var.api_memory_size >= 128 && var.api_memory_size <= 10240
+    error_message = "Lambda accepts 128-10240 MB."
+  }
+}
+
+variable "start_file_export_timeout_seconds" {
+  description = "Timeout of the start-file-export function; must not exceed the file-requests queue's visibility timeout (60 s)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.start_file_export_timeout_seconds >= 1 && var.start_file_export_timeout_seconds <= 60
+    error_message = "Between 1 and 60 seconds (the file-requests visibility timeout)."
+  }
+}
+
+variable "start_file_export_memory_size" {
+  description = "Memory of the start-file-export function in MB."
+  type        = number
+  default     = 512
+
+  validation {
+    condition     = var.start_file_export_memory_size >= 128 && var.start_file_export_memory_size <= 10240
+    error_message = "Lambda accepts 128-10240 MB."
+  }
+}
+
+variable "export_worker_timeout_seconds" {
+  description = "Timeout of the export worker (the stack passes chunk_timeout_seconds; the export-jobs visibility timeout is 60 s longer)."
+  type        = number
+
+  validation {
+    condition     = var.export_worker_timeout_seconds >= 1 && var.export_worker_timeout_seconds <= 900
+    error_message = "Lambda allows at most 900 seconds."
+  }
+}
+
+variable "export_worker_memory_size" {
+  description = "Memory of the export worker in MB (CPU scales with it; gzip is CPU-bound)."
+  type        = number
+  default     = 3008
+
+  validation {
+    condition     = var.export_worker_memory_size >= 128 && var.export_worker_memory_size <= 10240
+    error_message = "Lambda accepts 128-10240 MB."
+  }
+}
+
+variable "reserved_concurrency" {
+  description = "Reserved concurrent executions per function; -1 leaves a function unreserved."
+  type = object({
+    api               = number
+    start_file_export = number
+    export_worker     = number
+  })
+
+  validation {
+    condition     = alltrue([for value in values(var.reserved_concurrency) : value >= -1 && floor(value) == value])
+    error_message = "Reserved concurrency is a whole number, -1 (unreserved) or more."
+  }
+}
+
+variable "log_retention_in_days" {
+  description = "Retention of the functions' log groups."
+  type        = number
+}
+
+variable "tags" {
+  description = "Tags for the functions, roles and log groups."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,88 @@
+# One customer-managed key for the whole stack: S3 objects, SQS messages, DynamoDB items, the SFTP
+# secret, Lambda environment variables and every CloudWatch log group are encrypted with it.
+
+locals {
+  account_root_arn = "arn:${var.partition}:iam::${var.account_id}:root"
+  log_group_arns   = [for name in var.log_group_names : "arn:${var.partition}:logs:${var.region}:${var.account_id}:log-group:${name}"]
+}
+
+data "aws_iam_policy_document" "key" {
+
+  # AWS's default key policy statement: IAM policies in this account decide who may use the key.
+  # The stack's roles get kms:Decrypt/GenerateDataKey only through kms:ViaService-scoped statements.
+  statement {
+    sid       = "EnableIamPoliciesOfThisAccount"
+    effect    = "Allow"
+    actions   = ["kms:*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.account_root_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.administrator_arns) > 0 ? [1] : []
+
+    content {
+      sid    = "KeyAdministrators"
+      effect = "Allow"
+      actions = [
+        "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*",
+        "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource",
+        "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion", "kms:RotateKeyOnDemand",
+      ]
+      resources = ["*"]
+
+      principals {
+        type        = "AWS"
+        identifiers = var.administrator_arns
+      }
+    }
+  }
+
+  # CloudWatch Logs is the one service that uses the key as itself (not on behalf of an IAM
+  # principal), so it needs a key-policy grant, limited to this stack's log groups.
+  statement {
+    sid    = "CloudWatchLogsForThisStacksLogGroups"
+    effect = "Allow"
+    actions = [
+      "kms:Encrypt*",
+      "kms:Decrypt*",
+      "kms:ReEncrypt*",
+      "kms:GenerateDataKey*",
+      "kms:Describe*",
+    ]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${var.region}.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "kms:EncryptionContext:aws:logs:arn"
+      values   = local.log_group_arns
+    }
+  }
+
+  # SQS, S3, DynamoDB, Secrets Manager, Lambda and Step Functions use the key on behalf of the
+  # calling principal (kms:ViaService); the stack's IAM roles carry those permissions.
+}
+
+resource "aws_kms_key" "this" {
+  description             = var.description
+  enable_key_rotation     = true
+  rotation_period_in_days = var.rotation_period_in_days
+  deletion_window_in_days = var.deletion_window_in_days
+  policy                  = data.aws_iam_policy_document.key.json
+
+  tags = var.tags
+}
+
+resource "aws_kms_alias" "this" {
+  name          = var.alias
+  target_key_id = aws_kms_key.this.key_id
+}

@@ -1,0 +1,81 @@
+# Every work queue has a dead-letter queue named "<name>-dlq" (meterflow/stack.py QueueSpec).
+
+resource "aws_sqs_queue" "dlq" {
+  for_each = var.queues
+
+  name                              = "${each.value.name}-dlq"
+  message_retention_seconds         = var.dlq_message_retention_seconds
+  kms_master_key_id                 = var.kms_key_arn
+  kms_data_key_reuse_period_seconds = var.kms_data_key_reuse_period_seconds
+
+  tags = var.tags
+}
+
+resource "aws_sqs_queue" "this" {
+  for_each = var.queues
+
+  name                              = each.value.name
+  visibility_timeout_seconds        = each.value.visibility_timeout_seconds
+  message_retention_seconds         = var.message_retention_seconds
+  receive_wait_time_seconds         = var.receive_wait_time_seconds
+  kms_master_key_id                 = var.kms_key_arn
+  kms_data_key_reuse_period_seconds = var.kms_data_key_reuse_period_seconds
+
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.dlq[each.key].arn
+    maxReceiveCount     = each.value.max_receive_count
+  })
+
+  tags = var.tags
+}
+
+# Only the queue's own source may move messages into its DLQ.
+resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
+  for_each = var.queues
+
+  queue_url = aws_sqs_queue.dlq[each.key].id
+
+  redrive_allow_policy = jsonencode({
+    redrivePermission = "byQueue"
+    sourceQueueArns   = [aws_sqs_queue.this[each.key].arn]
+  })
+}
+
+data "aws_iam_policy_document" "tls_only" {
+  for_each = merge(
+    { for key, queue in aws_sqs_queue.this : key => queue.arn },
+    { for key, queue in aws_sqs_queue.dlq : "${key}-dlq" => queue.arn },
+  )
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [each.value]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "this" {
+  for_each = var.queues
+
+  queue_url = aws_sqs_queue.this[each.key].id
+  policy    = data.aws_iam_policy_document.tls_only[each.key].json
+}
+
+resource "aws_sqs_queue_policy" "dlq" {
+  for_each = var.queues
+
+  queue_url = aws_sqs_queue.dlq[each.key].id
+  policy    = data.aws_iam_policy_document.tls_only["${each.key}-dlq"].json
+}

@@ -1,0 +1,73 @@
+variable "queues" {
+  description = "Work queues by stack key (meterflow/stack.py QueueSpec): name, visibility timeout and the receive count after which a message moves to the queue's DLQ."
+  type = map(object({
+    name                       = string
+    visibility_timeout_seconds = number
+    max_receive_count          = number
+  }))
+
+  validation {
+    condition = alltrue([
+      for queue in values(var.queues) :
+      can(regex("^[A-Za-z0-9_-]{1,76}$", queue.name))
+      && queue.visibility_timeout_seconds >= 0 && queue.visibility_timeout_seconds <= 43200
+      && queue.max_receive_count >= 1 && queue.max_receive_count <= 1000
+    ])
+    error_message = "Queue names are 1-76 characters of A-Z a-z 0-9 _ - (80 with '-dlq'), visibility timeouts 0-43200 s, max receive counts 1-1000."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "ARN of the customer-managed KMS key for SQS server-side encryption."
+  type        = string
+}
+
+variable "kms_data_key_reuse_period_seconds" {
+  description = "How long SQS reuses a data key before calling KMS again."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.kms_data_key_reuse_period_seconds >= 60 && var.kms_data_key_reuse_period_seconds <= 86400
+    error_message = "SQS accepts 60-86400 seconds."
+  }
+}
+
+variable "message_retention_seconds" {
+  description = "Retention of messages in the work queues."
+  type        = number
+  default     = 345600
+
+  validation {
+    condition     = var.message_retention_seconds >= 60 && var.message_retention_seconds <= 1209600
+    error_message = "SQS accepts 60 s to 14 days."
+  }
+}
+
+variable "dlq_message_retention_seconds" {
+  description = "Retention of messages in the dead-letter queues (14 days, the SQS maximum, so nothing is lost before someone looks)."
+  type        = number
+  default     = 1209600
+
+  validation {
+    condition     = var.dlq_message_retention_seconds >= 60 && var.dlq_message_retention_seconds <= 1209600
+    error_message = "SQS accepts 60 s to 14 days."
+  }
+}
+
+variable "receive_wait_time_seconds" {
+  description = "Long-polling wait of ReceiveMessage calls."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.receive_wait_time_seconds >= 0 && var.receive_wait_time_seconds <= 20
+    error_message = "SQS accepts 0-20 seconds."
+  }
+}
+
+variable "tags" {
+  description = "Tags for the queues."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,19 @@
+output "bucket_name" {
+  description = "Name of the exports bucket."
+  value       = aws_s3_bucket.this.id
+}
+
+output "bucket_arn" {
+  description = "ARN of the exports bucket."
+  value       = aws_s3_bucket.this.arn
+}
+
+output "exports_prefix" {
+  description = "Key prefix of finished export files."
+  value       = var.exports_prefix
+}
+
+output "staging_prefix" {
+  description = "Key prefix of chunk objects."
+  value       = var.staging_prefix
+}
