@@ -11,8 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_xray_sdk.core import patch
-from chalice import Chalice, Response
-from chalice.app import SQSEvent
+from chalice.app import Chalice, Request, Response, SQSEvent
 
 from meterflow.domain import services
 from meterflow.domain.errors import DomainError
@@ -44,15 +43,26 @@ def _respond(action: Callable[[], tuple[int, dict[str, Any]]]) -> Response:
     return Response(body=body, status_code=status)
 
 
+def _current_request() -> Request:
+    request = app.current_request
+    assert request is not None, "Chalice sets current_request for every route call"
+    return request
+
+
+def _query_params() -> dict[str, str]:
+    params = _current_request().query_params
+    return {name: params[name] for name in params} if params else {}
+
+
 @app.route("/readings", methods=["GET"])
 def get_readings() -> Response:
-    params = app.current_request.query_params
+    params = _query_params()
     return _respond(lambda: (200, services.get_readings(hes_services().fleet, params, hes_services().clock)))
 
 
 @app.route("/readings/file", methods=["POST"], content_types=["application/json"])
 def post_readings_file() -> Response:
-    raw = app.current_request.raw_body
+    raw = _current_request().raw_body
 
     def accept() -> tuple[int, dict[str, Any]]:
         hes = hes_services()
@@ -66,8 +76,10 @@ def post_readings_file() -> Response:
 
 @app.route("/readings/file", methods=["GET"])
 def get_readings_file() -> Response:
-    params = app.current_request.query_params or {}
-    return _respond(lambda: (200, services.get_export(params.get("request_id"), hes_services().requests).status_body()))
+    params = _query_params()
+    return _respond(
+        lambda: (200, services.get_export(params.get("request_id"), hes_services().requests).status_body())
+    )
 
 
 @app.on_sqs_message(queue=FILE_REQUESTS_QUEUE, batch_size=1)
@@ -82,5 +94,7 @@ def run_export_job(event: SQSEvent) -> None:
     hes = hes_services()
     handlers = export_handlers(hes)
     for record in event:
-        outcome = run_job(record.body, handlers, hes.clients.stepfunctions, hes.settings.heartbeat_interval_seconds)
+        outcome = run_job(
+            record.body, handlers, hes.clients.stepfunctions, hes.settings.heartbeat_interval_seconds
+        )
         logger.info("export job message %s: %s", record.to_dict().get("messageId"), outcome)

@@ -143,7 +143,9 @@ def stack_spec(
     tuning = tuning or ExportTuning()
     buckets = (BucketSpec("hes_exports", f"{stack_name}-hes-exports-{account_id}"),)
     queues = (
-        QueueSpec("file_requests", f"{stack_name}-file-requests", visibility_timeout_seconds=60, max_receive_count=5),
+        QueueSpec(
+            "file_requests", f"{stack_name}-file-requests", visibility_timeout_seconds=60, max_receive_count=5
+        ),
         # A chunk job runs for at most chunk_timeout_seconds; the visibility timeout must outlast it so
         # a slow but healthy worker is not raced by a second one.
         QueueSpec(
@@ -153,7 +155,11 @@ def stack_spec(
             max_receive_count=3,
         ),
     )
-    tables = (TableSpec("file_requests", f"{stack_name}-file-requests", hash_key="request_id", ttl_attribute="expires_at"),)
+    tables = (
+        TableSpec(
+            "file_requests", f"{stack_name}-file-requests", hash_key="request_id", ttl_attribute="expires_at"
+        ),
+    )
     secrets = (
         SecretSpec(
             "sftp_private_key",

@@ -77,10 +77,10 @@ locals {
   lambda_environment = merge(
     {
       MF_STACK_NAME               = var.stack_name
-      MF_FILE_REQUESTS_TABLE      = module.tables.table_names["file_requests"]
+      MF_FILE_REQUESTS_TABLE      = local.names.tables.file_requests
       MF_FILE_REQUESTS_QUEUE_URL  = module.queues.queue_urls["file_requests"]
       MF_EXPORT_JOBS_QUEUE_URL    = module.queues.queue_urls["export_jobs"]
-      MF_EXPORTS_BUCKET           = module.storage.bucket_name
+      MF_EXPORTS_BUCKET           = local.names.buckets.hes_exports
       MF_EXPORT_STATE_MACHINE_ARN = module.workflows.state_machine_arn
       MF_FLEET_METER_COUNT        = tostring(var.fleet_meter_count)
       MF_FLEET_INTERVAL_MINUTES   = tostring(var.fleet_interval_minutes)

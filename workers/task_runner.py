@@ -62,7 +62,9 @@ class Heartbeat:
         self._thread.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._stop.set()
         self._thread.join()
 
@@ -77,7 +79,9 @@ def parse_envelope(body: str) -> JobEnvelope:
             token = None
         if isinstance(token, str) and token:
             # The token is usable: report the malformed job as a task failure, not a silent drop.
-            return JobEnvelope(version=1, job_type="__malformed__", task_token=token, payload={"error": str(exc)})
+            return JobEnvelope(
+                version=1, job_type="__malformed__", task_token=token, payload={"error": str(exc)}
+            )
         raise MalformedJob(f"job message without a valid envelope: {exc}") from exc
 
 
@@ -116,5 +120,7 @@ def run_job(
         callbacks.succeed(output)
         return "succeeded"
     except StaleTaskToken as stale:
-        logger.info("job %s: the workflow no longer waits for this token (%s); dropped", envelope.job_type, stale)
+        logger.info(
+            "job %s: the workflow no longer waits for this token (%s); dropped", envelope.job_type, stale
+        )
         return "stale"

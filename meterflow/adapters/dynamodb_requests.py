@@ -23,7 +23,7 @@ class DynamoDbFileRequestRepository:
         self._table = table_name
 
     def create(self, request: FileRequest) -> None:
-        expires_at = int((request.created_at + REQUEST_RETENTION - datetime(1970, 1, 1)).total_seconds())  # noqa: DTZ001
+        expires_at = int((request.created_at + REQUEST_RETENTION - datetime(1970, 1, 1)).total_seconds())
         try:
             self._client.put_item(
                 TableName=self._table,
@@ -40,11 +40,15 @@ class DynamoDbFileRequestRepository:
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise Conflict(f"file request {request.request_id} already exists", field="request_id") from exc
+                raise Conflict(
+                    f"file request {request.request_id} already exists", field="request_id"
+                ) from exc
             raise
 
     def get(self, request_id: str) -> FileRequest | None:
-        item = self._client.get_item(TableName=self._table, Key={"request_id": {"S": request_id}}, ConsistentRead=True)
+        item = self._client.get_item(
+            TableName=self._table, Key={"request_id": {"S": request_id}}, ConsistentRead=True
+        )
         if "Item" not in item:
             return None
         return _from_item(item["Item"])

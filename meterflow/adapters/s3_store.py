@@ -36,7 +36,9 @@ class S3ObjectStore:
         count = response.get("Metadata", {}).get(_RECORD_COUNT)
         return StoredObject(key, int(response["ContentLength"]), None if count is None else int(count))
 
-    def compose(self, target_key: str, part_groups: Sequence[Sequence[StoredObject]], record_count: int) -> int:
+    def compose(
+        self, target_key: str, part_groups: Sequence[Sequence[StoredObject]], record_count: int
+    ) -> int:
         upload = self._client.create_multipart_upload(
             Bucket=self.bucket,
             Key=target_key,

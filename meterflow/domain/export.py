@@ -62,7 +62,9 @@ class ExportWindow:
         if end <= start:
             raise InvalidInput("end_date must be after start_date", field="end_date")
         if end - start > MAX_EXPORT_WINDOW:
-            raise InvalidInput(f"an export window spans at most {MAX_EXPORT_WINDOW.days} days", field="end_date")
+            raise InvalidInput(
+                f"an export window spans at most {MAX_EXPORT_WINDOW.days} days", field="end_date"
+            )
         return cls(start, end)
 
 
@@ -236,7 +238,7 @@ def plan_export(fleet: Fleet, job: PlanJob, chunk_records: int, max_chunks: int)
         ChunkSpec(index, first, min(per_chunk, total - first))
         for index, first in enumerate(range(0, total, per_chunk))
     ]
-    epoch_ms = int((job.execution_start_time - datetime(1970, 1, 1)).total_seconds() * 1000)  # noqa: DTZ001
+    epoch_ms = int((job.execution_start_time - datetime(1970, 1, 1)).total_seconds() * 1000)
     sftp_location = f"{job.request_id}/run-{epoch_ms}-part-r-00000.gz"
     context = ChunkContext(
         request_id=job.request_id,

@@ -73,28 +73,220 @@ _POWER_FACTOR_RANGE = np.array([[0.90, 0.98], [0.90, 0.98], [0.85, 0.95], [0.80,
 _PROFILES = np.array(
     [
         [  # residential: morning and evening peaks
-            [0.25, 0.2, 0.18, 0.17, 0.17, 0.2, 0.35, 0.6, 0.65, 0.45, 0.35, 0.33,
-             0.35, 0.33, 0.32, 0.35, 0.45, 0.65, 0.9, 1.0, 0.95, 0.8, 0.55, 0.35],
-            [0.3, 0.22, 0.19, 0.18, 0.18, 0.2, 0.25, 0.4, 0.6, 0.7, 0.7, 0.68,
-             0.65, 0.6, 0.55, 0.55, 0.6, 0.75, 0.9, 1.0, 0.95, 0.8, 0.6, 0.4],
+            [
+                0.25,
+                0.2,
+                0.18,
+                0.17,
+                0.17,
+                0.2,
+                0.35,
+                0.6,
+                0.65,
+                0.45,
+                0.35,
+                0.33,
+                0.35,
+                0.33,
+                0.32,
+                0.35,
+                0.45,
+                0.65,
+                0.9,
+                1.0,
+                0.95,
+                0.8,
+                0.55,
+                0.35,
+            ],
+            [
+                0.3,
+                0.22,
+                0.19,
+                0.18,
+                0.18,
+                0.2,
+                0.25,
+                0.4,
+                0.6,
+                0.7,
+                0.7,
+                0.68,
+                0.65,
+                0.6,
+                0.55,
+                0.55,
+                0.6,
+                0.75,
+                0.9,
+                1.0,
+                0.95,
+                0.8,
+                0.6,
+                0.4,
+            ],
         ],
         [  # residential with an electric vehicle: evening peak plus overnight charging
-            [0.7, 0.75, 0.7, 0.55, 0.3, 0.2, 0.3, 0.5, 0.55, 0.4, 0.3, 0.3,
-             0.3, 0.3, 0.3, 0.32, 0.4, 0.55, 0.75, 0.85, 0.8, 0.75, 0.8, 0.75],
-            [0.7, 0.75, 0.7, 0.55, 0.3, 0.2, 0.22, 0.35, 0.5, 0.6, 0.6, 0.6,
-             0.55, 0.5, 0.5, 0.5, 0.55, 0.65, 0.8, 0.85, 0.8, 0.75, 0.8, 0.75],
+            [
+                0.7,
+                0.75,
+                0.7,
+                0.55,
+                0.3,
+                0.2,
+                0.3,
+                0.5,
+                0.55,
+                0.4,
+                0.3,
+                0.3,
+                0.3,
+                0.3,
+                0.3,
+                0.32,
+                0.4,
+                0.55,
+                0.75,
+                0.85,
+                0.8,
+                0.75,
+                0.8,
+                0.75,
+            ],
+            [
+                0.7,
+                0.75,
+                0.7,
+                0.55,
+                0.3,
+                0.2,
+                0.22,
+                0.35,
+                0.5,
+                0.6,
+                0.6,
+                0.6,
+                0.55,
+                0.5,
+                0.5,
+                0.5,
+                0.55,
+                0.65,
+                0.8,
+                0.85,
+                0.8,
+                0.75,
+                0.8,
+                0.75,
+            ],
         ],
         [  # commercial: business hours on weekdays, quiet weekends
-            [0.2, 0.2, 0.2, 0.2, 0.2, 0.25, 0.4, 0.7, 0.9, 1.0, 1.0, 1.0,
-             0.95, 1.0, 1.0, 0.95, 0.9, 0.75, 0.5, 0.35, 0.3, 0.25, 0.22, 0.2],
-            [0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.22, 0.25, 0.3, 0.35, 0.4, 0.4,
-             0.4, 0.4, 0.38, 0.35, 0.3, 0.28, 0.25, 0.22, 0.2, 0.2, 0.2, 0.2],
+            [
+                0.2,
+                0.2,
+                0.2,
+                0.2,
+                0.2,
+                0.25,
+                0.4,
+                0.7,
+                0.9,
+                1.0,
+                1.0,
+                1.0,
+                0.95,
+                1.0,
+                1.0,
+                0.95,
+                0.9,
+                0.75,
+                0.5,
+                0.35,
+                0.3,
+                0.25,
+                0.22,
+                0.2,
+            ],
+            [
+                0.2,
+                0.2,
+                0.2,
+                0.2,
+                0.2,
+                0.2,
+                0.22,
+                0.25,
+                0.3,
+                0.35,
+                0.4,
+                0.4,
+                0.4,
+                0.4,
+                0.38,
+                0.35,
+                0.3,
+                0.28,
+                0.25,
+                0.22,
+                0.2,
+                0.2,
+                0.2,
+                0.2,
+            ],
         ],
         [  # industrial: two shifts on weekdays, reduced weekend shift
-            [0.55, 0.55, 0.55, 0.55, 0.55, 0.6, 0.9, 1.0, 1.0, 1.0, 1.0, 0.95,
-             0.9, 1.0, 1.0, 1.0, 1.0, 0.95, 0.9, 0.9, 0.85, 0.8, 0.6, 0.55],
-            [0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.5, 0.6, 0.6, 0.6, 0.6, 0.6,
-             0.6, 0.6, 0.6, 0.6, 0.55, 0.5, 0.45, 0.45, 0.4, 0.4, 0.4, 0.4],
+            [
+                0.55,
+                0.55,
+                0.55,
+                0.55,
+                0.55,
+                0.6,
+                0.9,
+                1.0,
+                1.0,
+                1.0,
+                1.0,
+                0.95,
+                0.9,
+                1.0,
+                1.0,
+                1.0,
+                1.0,
+                0.95,
+                0.9,
+                0.9,
+                0.85,
+                0.8,
+                0.6,
+                0.55,
+            ],
+            [
+                0.4,
+                0.4,
+                0.4,
+                0.4,
+                0.4,
+                0.4,
+                0.5,
+                0.6,
+                0.6,
+                0.6,
+                0.6,
+                0.6,
+                0.6,
+                0.6,
+                0.6,
+                0.6,
+                0.55,
+                0.5,
+                0.45,
+                0.45,
+                0.4,
+                0.4,
+                0.4,
+                0.4,
+            ],
         ],
     ],
     dtype=np.float64,
@@ -118,8 +310,14 @@ class EventRates:
     theft_per_meter_month: float = 0.005
 
     def __post_init__(self) -> None:
-        for name in ("late_fraction", "missing_fraction", "outage_per_meter_day", "spike_per_reading",
-                     "dip_per_reading", "theft_per_meter_month"):
+        for name in (
+            "late_fraction",
+            "missing_fraction",
+            "outage_per_meter_day",
+            "spike_per_reading",
+            "dip_per_reading",
+            "theft_per_meter_month",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {value}")
@@ -133,7 +331,7 @@ class FleetConfig:
 
     meter_count: int = 10_000
     interval_minutes: int = 15
-    start: datetime = datetime(2023, 1, 1)  # noqa: DTZ001 - contract times are naive UTC
+    start: datetime = datetime(2023, 1, 1)
     seed: int = 20_230_227
     rates: EventRates = field(default_factory=EventRates)
 
@@ -212,7 +410,9 @@ class Fleet:
         ]
         self.device_ids = pa.array(self.device_id_list, type=pa.string())
         # position in (device_id) order -> meter index, and its inverse
-        self.meter_at_position: I64 = np.argsort(np.array(self.device_id_list), kind="stable").astype(np.int64)
+        self.meter_at_position: I64 = np.argsort(np.array(self.device_id_list), kind="stable").astype(
+            np.int64
+        )
         self.position_of_meter: I64 = np.empty(n, dtype=np.int64)
         self.position_of_meter[self.meter_at_position] = meters
 
@@ -220,7 +420,9 @@ class Fleet:
             _CLASS_CUMULATIVE_SHARE, uniform(seed, Stream.METER_CLASS, meters), side="right"
         ).astype(np.int64)
         low, high = _RATED_KW_RANGE[self.meter_class, 0], _RATED_KW_RANGE[self.meter_class, 1]
-        self.rated_kw: I64 = np.round(low + (high - low) * uniform(seed, Stream.RATED_LOAD, meters)).astype(np.int64)
+        self.rated_kw: I64 = np.round(low + (high - low) * uniform(seed, Stream.RATED_LOAD, meters)).astype(
+            np.int64
+        )
         self.base_fraction: F64 = 0.05 + 0.10 * uniform(seed, Stream.BASE_FRACTION, meters)
         self.heating_per_degree: F64 = 0.04 * uniform(seed, Stream.HEATING, meters)
         self.cooling_per_degree: F64 = 0.06 * uniform(seed, Stream.COOLING, meters)
@@ -315,7 +517,9 @@ class Fleet:
         cls = self.meter_class[meter_index]
         rated = self.rated_kw[meter_index].astype(np.float64)
 
-        local_hour = np.mod(np.mod(time_s, _SECONDS_PER_DAY) / 3600.0 + self.phase_shift_hours[meter_index], 24.0)
+        local_hour = np.mod(
+            np.mod(time_s, _SECONDS_PER_DAY) / 3600.0 + self.phase_shift_hours[meter_index], 24.0
+        )
         weekday = np.mod(time_s // _SECONDS_PER_DAY + 3, 7)  # 1970-01-01 was a Thursday: Monday = 0
         hour_floor = np.floor(local_hour).astype(np.int64)
         frac = local_hour - hour_floor
@@ -353,16 +557,18 @@ class Fleet:
             time_s=time_s,
             arrival_s=arrival_s,
             load=self.rated_kw[meter_index],
-            crrnt=crrnt,
-            pf=pf,
-            kva=kva,
-            kw=kw,
-            vltg=vltg,
+            crrnt=np.asarray(crrnt, dtype=np.float64),
+            pf=np.asarray(pf, dtype=np.float64),
+            kva=np.asarray(kva, dtype=np.float64),
+            kw=np.asarray(kw, dtype=np.float64),
+            vltg=np.asarray(vltg, dtype=np.float64),
             device_ids=self.device_ids,
         )
 
     # ----------------------------------------------------------------------------- events
-    def _reading_events(self, meter_index: I64, slot: I64) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], F64]:
+    def _reading_events(
+        self, meter_index: I64, slot: I64
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], F64]:
         """(spike, dip, size) per reading; size multiplies kW (above 1 for spikes, below for dips)."""
         rates = self.config.rates
         event_u, size_u = bit_fields(hash64(self.config.seed, Stream.SPIKE, meter_index, slot), 2)
@@ -397,7 +603,9 @@ class Fleet:
     def theft_span(self, meter_index: I64, block: I64) -> tuple[npt.NDArray[np.bool_], I64, I64, F64]:
         """(has_theft, first_slot, end_slot, depth) of a meter's theft-like drop in a 30-day block."""
         rates = self.config.rates
-        has_u, start_u, length_u, depth_u = bit_fields(hash64(self.config.seed, Stream.THEFT, meter_index, block), 4)
+        has_u, start_u, length_u, depth_u = bit_fields(
+            hash64(self.config.seed, Stream.THEFT, meter_index, block), 4
+        )
         has = has_u < rates.theft_per_meter_month
         block_first_day = block * _THEFT_BLOCK_DAYS
         start_day = block_first_day + np.floor(start_u * 20).astype(np.int64)

@@ -35,15 +35,7 @@ def hash64(seed: int, stream: int, a: npt.ArrayLike, b: npt.ArrayLike = 0) -> U6
 
 def uniform(seed: int, stream: int, a: npt.ArrayLike, b: npt.ArrayLike = 0) -> F64:
     """Uniform floats in [0, 1) keyed by (seed, stream, a, b)."""
-    return (hash64(seed, stream, a, b) >> _S11).astype(np.float64) * _TO_UNIT
-
-
-def standard_normal(seed: int, stream: int, a: npt.ArrayLike, b: npt.ArrayLike = 0) -> F64:
-    """Approximately standard-normal values (Irwin-Hall of four uniforms), keyed like :func:`uniform`."""
-    total = uniform(seed, stream, a, b)
-    for extra in range(1, 4):
-        total = total + uniform(seed, stream + 1000 * extra, a, b)
-    return (total - 2.0) * np.sqrt(3.0)
+    return np.asarray((hash64(seed, stream, a, b) >> _S11).astype(np.float64) * _TO_UNIT, dtype=np.float64)
 
 
 def bit_fields(hashes: U64, count: int) -> list[F64]:
@@ -55,4 +47,7 @@ def bit_fields(hashes: U64, count: int) -> list[F64]:
     width = 64 // count
     mask = np.uint64((1 << width) - 1)
     scale = 1.0 / float(1 << width)
-    return [((hashes >> np.uint64(width * i)) & mask).astype(np.float64) * scale for i in range(count)]
+    return [
+        np.asarray(((hashes >> np.uint64(width * i)) & mask).astype(np.float64) * scale, dtype=np.float64)
+        for i in range(count)
+    ]

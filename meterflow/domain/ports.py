@@ -43,7 +43,9 @@ class ObjectStore(Protocol):
 
     def head(self, key: str) -> StoredObject | None: ...
 
-    def compose(self, target_key: str, part_groups: Sequence[Sequence[StoredObject]], record_count: int) -> int:
+    def compose(
+        self, target_key: str, part_groups: Sequence[Sequence[StoredObject]], record_count: int
+    ) -> int:
         """Write ``target_key`` as the ordered concatenation of the groups (one upload part each).
 
         Returns the size in bytes of the composed object.

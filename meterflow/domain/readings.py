@@ -14,7 +14,7 @@ from meterflow.domain.timeutil import format_hes_time, parse_hes_time
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 1_000
 # Far enough that "no end_date" means "everything up to now" for any real fleet.
-_OPEN_END = datetime(9999, 1, 1)  # noqa: DTZ001 - contract times are naive UTC
+_OPEN_END = datetime(9999, 1, 1)
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,19 @@ from meterflow.domain.export import (
     PlanJob,
     chunk_records,
     encode_chunk,
-    gzip_member,
     group_parts,
+    gzip_member,
     parse_request_id,
     plan_export,
 )
 from meterflow.domain.fleet import Fleet
-from meterflow.domain.ports import ExportWorkflow, FileRequestRepository, MessageQueue, ObjectStore, StoredObject
+from meterflow.domain.ports import (
+    ExportWorkflow,
+    FileRequestRepository,
+    MessageQueue,
+    ObjectStore,
+    StoredObject,
+)
 from meterflow.domain.readings import ReadingsQuery, readings_page
 
 logger = logging.getLogger("meterflow.hes")
@@ -37,7 +43,9 @@ def get_readings(fleet: Fleet, params: dict[str, str] | None, clock: Clock) -> d
     return readings_page(fleet, ReadingsQuery.from_params(params), clock)
 
 
-def request_export(body: object, requests: FileRequestRepository, queue: MessageQueue, clock: Clock) -> FileRequest:
+def request_export(
+    body: object, requests: FileRequestRepository, queue: MessageQueue, clock: Clock
+) -> FileRequest:
     """Accept a file request: record it as queued, then hand it to the file-requests queue."""
     request = FileRequest.new(ExportWindow.from_body(body), clock())
     requests.create(request)
@@ -67,7 +75,9 @@ def submit_export(message_body: str, requests: FileRequestRepository, workflow: 
     if not requests.advance(
         submission.request_id, ExportStatus.SUBMITTED, (ExportStatus.QUEUED, ExportStatus.SUBMITTED)
     ):
-        logger.info("file request %s is already past submission; not starting it again", submission.request_id)
+        logger.info(
+            "file request %s is already past submission; not starting it again", submission.request_id
+        )
         return False
     # The execution name is the request id: Step Functions refuses a second execution of one name.
     started = workflow.start(submission.request_id, submission.workflow_input())
@@ -85,7 +95,9 @@ def export_chunk(payload: dict[str, Any], fleet: Fleet, store: ObjectStore) -> d
     job = ChunkJob.from_payload(payload)
     batch = chunk_records(fleet, job)
     if len(batch) != job.chunk.count:
-        raise ExportIntegrityError(f"chunk {job.chunk.index} produced {len(batch)} records, planned {job.chunk.count}")
+        raise ExportIntegrityError(
+            f"chunk {job.chunk.index} produced {len(batch)} records, planned {job.chunk.count}"
+        )
     data = encode_chunk(batch)
     key = job.context.chunk_key(job.chunk.index)
     store.put(key, data, len(batch))
@@ -104,7 +116,9 @@ def finalize_export(payload: dict[str, Any], store: ObjectStore) -> dict[str, An
     for index in range(job.chunk_count):
         stored = store.head(context.chunk_key(index))
         if stored is None or stored.record_count is None:
-            raise ExportIntegrityError(f"chunk {index} of {job.chunk_count} is missing from {context.staging_prefix}")
+            raise ExportIntegrityError(
+                f"chunk {index} of {job.chunk_count} is missing from {context.staging_prefix}"
+            )
         parts.append(stored)
     counted = sum(part.record_count or 0 for part in parts)
     if counted != context.record_count:

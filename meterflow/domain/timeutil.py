@@ -28,7 +28,9 @@ def parse_hes_time(value: object, field: str) -> datetime:
         raise InvalidInput(
             f"{field} must be formatted YYYY-MM-DD HH:MM:SS.ffffff, got {value[:40]!r}", field=field
         )
-    text = match["date"] + " " + (match["time"] or "00:00:00") + "." + (match["fraction"] or "0").ljust(6, "0")
+    text = (
+        match["date"] + " " + (match["time"] or "00:00:00") + "." + (match["fraction"] or "0").ljust(6, "0")
+    )
     try:
         return datetime.strptime(text, HES_TIME_FORMAT)
     except ValueError as exc:

@@ -28,8 +28,14 @@ SCHEMA = pa.schema(
 )
 
 
-def _table(fleet: Fleet, kind: str, meters: np.ndarray, first_slot: np.ndarray, end_slot: np.ndarray,
-           magnitude: np.ndarray) -> pa.Table:
+def _table(
+    fleet: Fleet,
+    kind: str,
+    meters: np.ndarray,
+    first_slot: np.ndarray,
+    end_slot: np.ndarray,
+    magnitude: np.ndarray,
+) -> pa.Table:
     def to_time(slots: np.ndarray) -> pa.Array:
         seconds = fleet.origin_s + slots.astype(np.int64) * fleet.interval_seconds
         return pa.array(seconds.astype("datetime64[s]").astype("datetime64[us]"))
@@ -67,7 +73,7 @@ def _per_reading(fleet: Fleet, window: SlotWindow, kinds: set[str]) -> list[pa.T
     tables: list[pa.Table] = []
     for first in range(0, window.record_count, _BATCH_RECORDS):
         batch = fleet.records(window, first, _BATCH_RECORDS)
-        spike, dip, size = fleet._reading_events(batch.meter_index, batch.slot)  # noqa: SLF001
+        spike, dip, size = fleet._reading_events(batch.meter_index, batch.slot)
         late = batch.arrival_s > batch.time_s
         selections = {
             "spike": (spike, size),
@@ -86,7 +92,9 @@ def _per_reading(fleet: Fleet, window: SlotWindow, kinds: set[str]) -> list[pa.T
     return tables
 
 
-def ground_truth(fleet: Fleet, start: datetime, end: datetime, kinds: Iterable[str] | None = None) -> pa.Table:
+def ground_truth(
+    fleet: Fleet, start: datetime, end: datetime, kinds: Iterable[str] | None = None
+) -> pa.Table:
     """Every injected event overlapping [start, end), sorted by start time then device id."""
     wanted = set(kinds) if kinds is not None else set(ALL_KINDS)
     unknown = wanted - ALL_KINDS
@@ -99,5 +107,6 @@ def ground_truth(fleet: Fleet, start: datetime, end: datetime, kinds: Iterable[s
     tables += _per_reading(fleet, window, wanted)
     if not tables:
         return SCHEMA.empty_table()
-    return pa.concat_tables(tables).sort_by([("start_time", "ascending"), ("device_id", "ascending"),
-                                             ("kind", "ascending")])
+    return pa.concat_tables(tables).sort_by(
+        [("start_time", "ascending"), ("device_id", "ascending"), ("kind", "ascending")]
+    )

@@ -46,15 +46,18 @@ def bootstrap(spec: StackSpec, clients: AwsClients, sftp_private_key_pem: str) -
     queue_urls: dict[str, str] = {}
     for queue in spec.queues:
         dlq_url = clients.sqs.create_queue(
-            QueueName=queue.dlq_name, Attributes={"MessageRetentionPeriod": str(queue.message_retention_seconds)}
+            QueueName=queue.dlq_name,
+            Attributes={"MessageRetentionPeriod": str(queue.message_retention_seconds)},
         )["QueueUrl"]
-        dlq_arn = clients.sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
+        dlq_arn = clients.sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
         attributes = {
             "VisibilityTimeout": str(queue.visibility_timeout_seconds),
             "MessageRetentionPeriod": str(queue.message_retention_seconds),
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count}),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count}
+            ),
         }
         url = clients.sqs.create_queue(QueueName=queue.name)["QueueUrl"]
         clients.sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
@@ -64,14 +67,14 @@ def bootstrap(spec: StackSpec, clients: AwsClients, sftp_private_key_pem: str) -
     for table in spec.tables:
         if table.name not in existing_tables:
             key_schema = [{"AttributeName": table.hash_key, "KeyType": "HASH"}]
-            attributes = [{"AttributeName": table.hash_key, "AttributeType": "S"}]
+            key_types = [{"AttributeName": table.hash_key, "AttributeType": "S"}]
             if table.range_key:
                 key_schema.append({"AttributeName": table.range_key, "KeyType": "RANGE"})
-                attributes.append({"AttributeName": table.range_key, "AttributeType": "S"})
+                key_types.append({"AttributeName": table.range_key, "AttributeType": "S"})
             clients.dynamodb.create_table(
                 TableName=table.name,
                 KeySchema=key_schema,
-                AttributeDefinitions=attributes,
+                AttributeDefinitions=key_types,
                 BillingMode="PAY_PER_REQUEST",
             )
             clients.dynamodb.get_waiter("table_exists").wait(TableName=table.name)

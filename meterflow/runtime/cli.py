@@ -34,7 +34,9 @@ def _cloud_config(args: argparse.Namespace) -> LocalCloudConfig:
 def _add_cloud_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-port", type=int, default=8000, help="HTTP port of the API (default 8000)")
     parser.add_argument("--sftp-port", type=int, default=2222, help="SFTP port (default 2222)")
-    parser.add_argument("--moto-port", type=int, default=5050, help="port of the embedded moto server (default 5050)")
+    parser.add_argument(
+        "--moto-port", type=int, default=5050, help="port of the embedded moto server (default 5050)"
+    )
     parser.add_argument("--stack-name", default="meterflow", help="prefix of every resource name")
     parser.add_argument("--state-dir", default=".meterflow", help="where host keys and known_hosts live")
     parser.add_argument("--meters", type=int, default=10_000, help="fleet size (default 10,000)")
@@ -67,8 +69,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(flush=True)
         summary = run_demo(cloud, Path(args.download_dir), args.export_hours)
     print(summary, flush=True)
-    print(f"\nDemo finished in {time.monotonic() - started:.1f} s; the local cloud is stopped "
-          "(`make up` keeps it serving).", flush=True)
+    print(
+        f"\nDemo finished in {time.monotonic() - started:.1f} s; the local cloud is stopped "
+        "(`make up` keeps it serving).",
+        flush=True,
+    )
     return 0
 
 
@@ -78,7 +83,9 @@ def cmd_truth(args: argparse.Namespace) -> int:
 
     fleet = Fleet(FleetConfig(meter_count=args.meters, seed=args.seed))
     events = ground_truth(
-        fleet, parse_hes_time(args.start_date, "start_date"), parse_hes_time(args.end_date, "end_date"),
+        fleet,
+        parse_hes_time(args.start_date, "start_date"),
+        parse_hes_time(args.end_date, "end_date"),
         kinds=set(args.kind) if args.kind else None,
     )
     import pyarrow.csv as pa_csv
@@ -96,7 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_cloud_options(up)
     up.set_defaults(func=cmd_up)
 
-    demo = commands.add_parser("demo", help="start the local cloud, run the HES scenario, print a summary, stop")
+    demo = commands.add_parser(
+        "demo", help="start the local cloud, run the HES scenario, print a summary, stop"
+    )
     _add_cloud_options(demo)
     demo.add_argument("--download-dir", default=".meterflow/downloads", help="where the SFTP download goes")
     demo.add_argument("--export-hours", type=int, default=24, help="hours of readings to export (default 24)")
@@ -105,7 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     truth = commands.add_parser("truth", help="list the simulator's ground-truth events in a window as CSV")
     truth.add_argument("--start-date", required=True)
     truth.add_argument("--end-date", required=True)
-    truth.add_argument("--kind", action="append", choices=["outage", "spike", "dip", "theft", "missing", "late"])
+    truth.add_argument(
+        "--kind", action="append", choices=["outage", "spike", "dip", "theft", "missing", "late"]
+    )
     truth.add_argument("--meters", type=int, default=10_000)
     truth.add_argument("--seed", type=int, default=20_230_227)
     truth.set_defaults(func=cmd_truth)

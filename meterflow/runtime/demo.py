@@ -21,7 +21,9 @@ def run_demo(cloud: LocalCloud, download_dir: Path, export_hours: int) -> str:
     page = client.readings(start_date=SAMPLE_PAGE_START, page_size=3)
     page.raise_for_status()
     sample = page.json()
-    next_page = client.readings(start_date=SAMPLE_PAGE_START, page_size=3, offset=sample["results"]["last_offset"])
+    next_page = client.readings(
+        start_date=SAMPLE_PAGE_START, page_size=3, offset=sample["results"]["last_offset"]
+    )
     next_page.raise_for_status()
 
     end = format_hes_time(parse_hes_time(DEMO_START, "start") + timedelta(hours=export_hours))
@@ -38,7 +40,12 @@ def run_demo(cloud: LocalCloud, download_dir: Path, export_hours: int) -> str:
     )
     location = outcome.status["sftp_location"]
     local_file = sftp_get(
-        cloud.config.host, cloud.sftp.port, SFTP_USER, key_path, cloud.known_hosts_path, location,
+        cloud.config.host,
+        cloud.sftp.port,
+        SFTP_USER,
+        key_path,
+        cloud.known_hosts_path,
+        location,
         download_dir / Path(location).name,
     )
     lines = count_gzip_lines(local_file)
@@ -51,7 +58,8 @@ def run_demo(cloud: LocalCloud, download_dir: Path, export_hours: int) -> str:
     return "\n".join(
         [
             "== Meterflow HES demo ==",
-            f"Fleet:        {fleet.meter_count:,} meters, {fleet.interval_minutes}-minute interval, seed {fleet.seed}",
+            f"Fleet:        {fleet.meter_count:,} meters, {fleet.interval_minutes}-minute interval, "
+            f"seed {fleet.seed}",
             f"Sample page:  GET /readings?start_date={SAMPLE_PAGE_START}&page_size=3",
             f"              records_total={sample['results']['records_total']:,} "
             f"last_offset={sample['results']['last_offset']} next page starts at offset "

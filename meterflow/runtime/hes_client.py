@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +56,9 @@ class HesClient:
                 outcome.seconds = time.monotonic() - started
                 return outcome
             time.sleep(poll_s)
-        raise TimeoutError(f"file request {request_id} still {outcome.status.get('status')} after {timeout_s} s")
+        raise TimeoutError(
+            f"file request {request_id} still {outcome.status.get('status')} after {timeout_s} s"
+        )
 
 
 def save_private_key(secretsmanager: Any, secret_name: str, path: Path) -> Path:
@@ -71,18 +72,27 @@ def save_private_key(secretsmanager: Any, secret_name: str, path: Path) -> Path:
 
 
 def sftp_get(
-    host: str, port: int, username: str, private_key: Path, known_hosts: Path, remote_path: str, local_path: Path
+    host: str,
+    port: int,
+    username: str,
+    private_key: Path,
+    known_hosts: Path,
+    remote_path: str,
+    local_path: Path,
 ) -> Path:
     """``sftp -i private.pem -P port user@host`` then ``get remote_path``, host key verified."""
 
     async def download() -> None:
-        async with asyncssh.connect(
-            host,
-            port=port,
-            username=username,
-            client_keys=[str(private_key)],
-            known_hosts=str(known_hosts),
-        ) as connection, connection.start_sftp_client() as sftp:
+        async with (
+            asyncssh.connect(
+                host,
+                port=port,
+                username=username,
+                client_keys=[str(private_key)],
+                known_hosts=str(known_hosts),
+            ) as connection,
+            connection.start_sftp_client() as sftp,
+        ):
             await sftp.get(remote_path, str(local_path))
 
     local_path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,6 +107,3 @@ def count_gzip_lines(path: Path) -> int:
             lines += chunk.count(b"\n")
     return lines
 
-
-def file_size(path: Path) -> int:
-    return os.stat(path).st_size

@@ -20,4 +20,4 @@ def apply() -> None:
         )
         return EmptyResult()
 
-    StepFunctionResponse.send_task_failure = send_task_failure
+    StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]

@@ -119,7 +119,10 @@ class WorkerHost:
 
     def _spawn(self, binding: QueueBinding, slot: int) -> None:
         process = _SPAWN.Process(
-            target=poll_queue, args=(binding, self._env, self._stop), name=f"{binding.name}-{slot}", daemon=True
+            target=poll_queue,
+            args=(binding, self._env, self._stop),
+            name=f"{binding.name}-{slot}",
+            daemon=True,
         )
         process.start()
         self._processes[(binding.name, slot)] = process

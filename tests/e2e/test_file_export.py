@@ -32,22 +32,44 @@ def execution_arn(cloud: LocalCloud, request_id: str) -> str:
 def history(cloud: LocalCloud, request_id: str) -> list[dict[str, Any]]:
     assert cloud.clients is not None
     paginator = cloud.clients.stepfunctions.get_paginator("get_execution_history")
-    return [event for page in paginator.paginate(executionArn=execution_arn(cloud, request_id)) for event in page["events"]]
+    return [
+        event
+        for page in paginator.paginate(executionArn=execution_arn(cloud, request_id))
+        for event in page["events"]
+    ]
 
 
 def download(cloud: LocalCloud, location: str, into: Path) -> Path:
     """seed 000: get-secret-value > private.pem; chmod 400; sftp -i private.pem ...; get <location>."""
     assert cloud.clients is not None and cloud.spec is not None and cloud.sftp is not None
-    key = save_private_key(cloud.clients.secretsmanager, cloud.spec.secret("sftp_private_key").name,
-                           into / "private.pem")
+    key = save_private_key(
+        cloud.clients.secretsmanager, cloud.spec.secret("sftp_private_key").name, into / "private.pem"
+    )
     assert oct(key.stat().st_mode & 0o777) == "0o400"
     target = into / Path(location).name
     if shutil.which("sftp"):
         completed = subprocess.run(
-            ["sftp", "-b", "-", "-i", str(key), "-P", str(cloud.sftp.port),
-             "-o", f"UserKnownHostsFile={cloud.known_hosts_path}", "-o", "StrictHostKeyChecking=yes",
-             "-o", "BatchMode=yes", f"{SFTP_USER}@{cloud.config.host}"],
-            input=f"get {location} {target}\n", capture_output=True, text=True, timeout=120, check=False,
+            [
+                "sftp",
+                "-b",
+                "-",
+                "-i",
+                str(key),
+                "-P",
+                str(cloud.sftp.port),
+                "-o",
+                f"UserKnownHostsFile={cloud.known_hosts_path}",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "BatchMode=yes",
+                f"{SFTP_USER}@{cloud.config.host}",
+            ],
+            input=f"get {location} {target}\n",
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         assert completed.returncode == 0, completed.stderr
     else:
@@ -97,7 +119,9 @@ def test_seed_export_lifecycle_and_sftp_download_match_the_api(
         fields = line.split(",")
         assert fields[0] == record["time"] and fields[1] == record["arrival_time"]
         assert fields[2] == record["device_id"]
-        assert [float(value) for value in fields[5:]] == [record[name] for name in ("crrnt", "pf", "kva", "kw", "vltg")]
+        assert [float(value) for value in fields[5:]] == [
+            record[name] for name in ("crrnt", "pf", "kva", "kw", "vltg")
+        ]
 
 
 def test_redelivered_request_message_starts_no_second_export(cloud: LocalCloud, hes: HesClient) -> None:
@@ -107,8 +131,13 @@ def test_redelivered_request_message_starts_no_second_export(cloud: LocalCloud, 
     first = hes.wait_for_file(request_id, timeout_s=120)
     assert first.status["status"] == "completed"
     # WHEN its queue message is delivered again (SQS is at-least-once)
-    message = json.dumps({"request_id": request_id, "start_date": "2023-03-01 00:00:00.000000",
-                          "end_date": "2023-03-01 01:00:00.000000"})
+    message = json.dumps(
+        {
+            "request_id": request_id,
+            "start_date": "2023-03-01 00:00:00.000000",
+            "end_date": "2023-03-01 01:00:00.000000",
+        }
+    )
     cloud.clients.sqs.send_message(QueueUrl=cloud.settings.file_requests_queue_url, MessageBody=message)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -139,7 +168,9 @@ def test_chunk_worker_killed_mid_chunk_is_retried_and_the_file_has_no_gap_or_dup
     deadline = time.monotonic() + 60
     # WHEN export workers are killed with SIGKILL while chunks are in flight
     while time.monotonic() < deadline:
-        events = history(cloud, request_id) if hes.file_status(request_id).json()["status"] == "running" else []
+        events = (
+            history(cloud, request_id) if hes.file_status(request_id).json()["status"] == "running" else []
+        )
         if any(event.get("stateEnteredEventDetails", {}).get("name") == "ExportChunk" for event in events):
             for pid in cloud.workers.pids("export-jobs"):
                 os.kill(pid, signal.SIGKILL)
@@ -148,7 +179,7 @@ def test_chunk_worker_killed_mid_chunk_is_retried_and_the_file_has_no_gap_or_dup
         time.sleep(0.05)
     assert killed, "the export never reached its chunk stage"
     outcome = hes.wait_for_file(request_id, timeout_s=180)
-    # THEN the lost chunks time out on their heartbeat, are retried by restarted workers, and the export completes
+    # THEN lost chunks time out on their heartbeat, restarted workers retry them, and the export completes
     assert outcome.status["status"] == "completed", outcome.status
     timed_out = [event for event in history(cloud, request_id) if event["type"] == "TaskTimedOut"]
     assert timed_out, "no heartbeat timeout was recorded: the kill did not hit a running chunk"
@@ -175,7 +206,9 @@ def test_a_workflow_that_cannot_finish_ends_failed_with_a_reason(cloud: LocalClo
     cloud.clients.stepfunctions.start_execution(
         stateMachineArn=cloud.settings.export_state_machine_arn,
         name=f"{request_id}-manual",
-        input=json.dumps({"request_id": request_id, "start_date": "corrupt", "end_date": "2023-05-01 01:00:00"}),
+        input=json.dumps(
+            {"request_id": request_id, "start_date": "corrupt", "end_date": "2023-05-01 01:00:00"}
+        ),
     )
     # THEN the request ends failed, with the planner's reason, and the execution is not left running
     deadline = time.monotonic() + 60
@@ -207,8 +240,9 @@ def test_a_workflow_that_cannot_finish_ends_failed_with_a_reason(cloud: LocalClo
 def test_bad_file_requests_get_a_4xx_naming_the_field(
     hes: HesClient, body: str, status: int, field: str
 ) -> None:
-    response = hes.http.post(f"{hes.api_url}/readings/file", data=body,
-                             headers={"Content-Type": "application/json"}, timeout=30)
+    response = hes.http.post(
+        f"{hes.api_url}/readings/file", data=body, headers={"Content-Type": "application/json"}, timeout=30
+    )
     assert response.status_code == status, response.text
     assert response.json()["field"] == field
 

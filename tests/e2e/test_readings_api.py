@@ -55,7 +55,9 @@ def test_bounded_window_total_and_empty_page_past_the_end(hes: HesClient, fleet:
         ({"start_date": SEED_START, "offset": "abc"}, "offset"),
     ],
 )
-def test_bad_parameters_get_a_400_naming_the_field(hes: HesClient, params: dict[str, str], field: str) -> None:
+def test_bad_parameters_get_a_400_naming_the_field(
+    hes: HesClient, params: dict[str, str], field: str
+) -> None:
     response = hes.readings(**params)
     assert response.status_code == 400
     assert response.json()["field"] == field

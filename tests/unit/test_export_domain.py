@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 from datetime import datetime
 
 import pytest
@@ -40,7 +41,7 @@ def test_plan_counts_arithmetically_and_chunks_cover_every_record_once(fleet: Fl
     assert plan.context.record_count == total
     covered = [(chunk.first_index, chunk.count) for chunk in plan.chunks]
     assert covered[0][0] == 0
-    assert all(a + n == b for (a, n), (b, _) in zip(covered, covered[1:], strict=False))
+    assert all(a + n == b for (a, n), (b, _) in itertools.pairwise(covered))
     assert sum(n for _, n in covered) == total
 
 

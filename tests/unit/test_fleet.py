@@ -95,7 +95,9 @@ def test_record_count_is_exact_arithmetic_including_missing_reads(fleet: Fleet) 
     batch = fleet.records(window, 0, 10**9)
     # THEN their number is slots x (meters - missing per slot), and each slot misses a different set
     assert len(batch) == window.record_count == 12 * (500 - 5)
-    assert not np.array_equal(fleet.missing_positions(window.first_slot), fleet.missing_positions(window.first_slot + 1))
+    assert not np.array_equal(
+        fleet.missing_positions(window.first_slot), fleet.missing_positions(window.first_slot + 1)
+    )
 
 
 def test_window_boundaries_are_half_open_and_round_up_to_slots(fleet: Fleet) -> None:

@@ -25,8 +25,19 @@ def test_first_page_has_the_seed_shape(fleet: Fleet) -> None:
     assert body["results"]["last_offset"] == 100
     assert body["results"]["last_date"] == "2023-02-27 16:00:00.000000"
     first = body["records"][0]
-    assert list(first) == ["offset", "time", "arrival_time", "device_id", "measure_name", "load", "crrnt", "pf",
-                           "kva", "kw", "vltg"]
+    assert list(first) == [
+        "offset",
+        "time",
+        "arrival_time",
+        "device_id",
+        "measure_name",
+        "load",
+        "crrnt",
+        "pf",
+        "kva",
+        "kw",
+        "vltg",
+    ]
     assert first["offset"] == 1 and first["measure_name"] == "readings"
     assert isinstance(first["load"], int)
 
@@ -34,7 +45,9 @@ def test_first_page_has_the_seed_shape(fleet: Fleet) -> None:
 def test_next_page_continues_where_the_last_offset_ended(fleet: Fleet) -> None:
     # GIVEN two pages of 300 and one page of 600 from the same start
     one = page(fleet, start_date="2023-02-27 16:00:00", page_size="300")
-    two = page(fleet, start_date="2023-02-27 16:00:00", page_size="300", offset=str(one["results"]["last_offset"]))
+    two = page(
+        fleet, start_date="2023-02-27 16:00:00", page_size="300", offset=str(one["results"]["last_offset"])
+    )
     both = page(fleet, start_date="2023-02-27 16:00:00", page_size="600")
     # THEN the two pages concatenate to the big one, offsets included
     assert one["records"] + two["records"] == both["records"]

@@ -1,0 +1,47 @@
+"""``make bench``: run every benchmark and write bench/results/*.json and a Markdown summary."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import hes_bench
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main() -> int:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    hes = hes_bench.run()
+    hes["when"] = datetime.now(tz=UTC).isoformat(timespec="seconds")
+    hes["python"] = platform.python_version()
+    (RESULTS / "hes.json").write_text(json.dumps(hes, indent=2) + "\n")
+    page, export = hes["readings_page_100"], hes["export_10k_meters_1_day"]
+    memory = hes["local_cloud_memory_during_export"]
+    lines = [
+        "# HES benchmarks",
+        "",
+        f"Run {hes['when']} on {hes['machine']['cpus']} CPUs / {hes['machine']['memory_gb']} GiB, Python {hes['python']}.",
+        "",
+        "| measure | value | target |",
+        "|---|---|---|",
+        f"| GET /readings page of 100, offset 0 (median / p95) | {page['first_page_ms_median']} / {page['first_page_ms_p95']} ms | |",
+        f"| GET /readings page of 100, offset {page['deep_page_offset']:,} (median / p95) | {page['deep_page_ms_median']} / {page['deep_page_ms_p95']} ms | |",
+        f"| deep page / first page | {page['deep_over_first']} | <= 1.5 |",
+        f"| export {export['records']:,} records, POST to completed (median) | {export['workflow_seconds_median']} s = {export['workflow_records_per_s']:,} rec/s | |",
+        f"| single-process baseline, same records to gzip-1 CSV on disk (median) | {export['baseline_seconds_median']} s = {export['baseline_records_per_s']:,} rec/s | |",
+        f"| workflow / baseline throughput | {export['workflow_over_baseline']} | >= 0.5 |",
+        f"| local cloud peak RSS during export (all processes / main) | {memory['peak_rss_total_mb']} / {memory['peak_rss_main_process_mb']} MB | |",
+        "",
+    ]
+    (RESULTS / "hes.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+    ok = page["deep_over_first"] <= 1.5 and export["workflow_over_baseline"] >= 0.5
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

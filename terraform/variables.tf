@@ -1,0 +1,418 @@
+# ---------------------------------------------------------------------------------------------
+# Stack
+# ---------------------------------------------------------------------------------------------
+
+variable "region" {
+  description = "AWS region to deploy to."
+  type        = string
+  default     = "us-east-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
+    error_message = "An AWS region name such as us-east-1."
+  }
+}
+
+variable "stack_name" {
+  description = "Name of the stack; every resource name derives from it (meterflow/stack.py stack_spec)."
+  type        = string
+  default     = "meterflow"
+
+  validation {
+    # 32 keeps every derived name within its limit, e.g. the bucket <stack>-hes-exports-<account> (63)
+    # and the role <stack>-start-file-export-lambda (64).
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.stack_name))
+    error_message = "3-32 characters of a-z, 0-9 and '-', starting with a letter and not ending with '-'."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource (provider default_tags), next to Project, Stack and ManagedBy."
+  type        = map(string)
+  default     = {}
+}
+
+variable "log_retention_in_days" {
+  description = "Retention of every CloudWatch log group of the stack."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_in_days)
+    error_message = "A retention CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ... 3653 days)."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Encryption and data protection
+# ---------------------------------------------------------------------------------------------
+
+variable "kms_key_administrator_arns" {
+  description = "IAM principals allowed to administer the stack's KMS key, besides IAM policies of the account."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.kms_key_administrator_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:", arn))])
+    error_message = "IAM principal ARNs."
+  }
+}
+
+variable "kms_deletion_window_in_days" {
+  description = "Waiting period before a scheduled deletion of the stack's KMS key completes."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.kms_deletion_window_in_days >= 7 && var.kms_deletion_window_in_days <= 30
+    error_message = "KMS accepts 7 to 30 days."
+  }
+}
+
+variable "table_deletion_protection" {
+  description = "Whether the file-requests table refuses deletion (set false, apply, then destroy)."
+  type        = bool
+  default     = true
+}
+
+variable "force_destroy_bucket" {
+  description = "Whether `terraform destroy` may delete the exports bucket while it holds objects."
+  type        = bool
+  default     = false
+}
+
+variable "access_logs_bucket_name" {
+  description = "Existing bucket for S3 server access logs of the exports bucket (e.g. the organisation's log archive); null disables them."
+  type        = string
+  default     = null
+}
+
+variable "secret_recovery_window_in_days" {
+  description = "Days a deleted SFTP private-key secret can be restored (0 = delete at once)."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.secret_recovery_window_in_days == 0 || (var.secret_recovery_window_in_days >= 7 && var.secret_recovery_window_in_days <= 30)
+    error_message = "0, or 7 to 30 days."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Export workflow (meterflow/stack.py ExportTuning: same names, same defaults)
+# ---------------------------------------------------------------------------------------------
+
+variable "export_max_concurrency" {
+  description = "Chunks computed in parallel by one export (MaxConcurrency of the ExportChunks Map)."
+  type        = number
+  default     = 8
+
+  validation {
+    condition     = var.export_max_concurrency >= 1 && var.export_max_concurrency <= 40 && floor(var.export_max_concurrency) == var.export_max_concurrency
+    error_message = "A whole number from 1 to 40."
+  }
+}
+
+variable "plan_timeout_seconds" {
+  description = "TimeoutSeconds of the PlanExport task."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.plan_timeout_seconds >= 10 && var.plan_timeout_seconds <= 900 && floor(var.plan_timeout_seconds) == var.plan_timeout_seconds
+    error_message = "A whole number of seconds from 10 to 900 (the worker is a Lambda function)."
+  }
+}
+
+variable "chunk_timeout_seconds" {
+  description = "TimeoutSeconds of each ExportChunk task; also the export worker's Lambda timeout (export-jobs visibility = this + 60)."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.chunk_timeout_seconds >= 30 && var.chunk_timeout_seconds <= 900 && floor(var.chunk_timeout_seconds) == var.chunk_timeout_seconds
+    error_message = "A whole number of seconds from 30 to 900 (Lambda's maximum timeout)."
+  }
+}
+
+variable "chunk_heartbeat_seconds" {
+  description = "HeartbeatSeconds of each ExportChunk task (shorter than chunk_timeout_seconds)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.chunk_heartbeat_seconds >= 5 && floor(var.chunk_heartbeat_seconds) == var.chunk_heartbeat_seconds
+    error_message = "A whole number of seconds, at least 5."
+  }
+}
+
+variable "finalize_timeout_seconds" {
+  description = "TimeoutSeconds of the FinalizeExport task."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.finalize_timeout_seconds >= 30 && var.finalize_timeout_seconds <= 900 && floor(var.finalize_timeout_seconds) == var.finalize_timeout_seconds
+    error_message = "A whole number of seconds from 30 to 900 (the worker is a Lambda function)."
+  }
+}
+
+variable "finalize_heartbeat_seconds" {
+  description = "HeartbeatSeconds of the FinalizeExport task (shorter than finalize_timeout_seconds)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.finalize_heartbeat_seconds >= 5 && floor(var.finalize_heartbeat_seconds) == var.finalize_heartbeat_seconds
+    error_message = "A whole number of seconds, at least 5."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Lambda functions (Chalice deployment package)
+# ---------------------------------------------------------------------------------------------
+
+variable "lambda_package_path" {
+  description = "Path of the deployment zip built by `make package` (`chalice package`), relative to the directory Terraform runs in."
+  type        = string
+  default     = "../build/chalice/deployment.zip"
+
+  validation {
+    condition     = endswith(var.lambda_package_path, ".zip")
+    error_message = "The deployment package is a .zip file."
+  }
+}
+
+variable "lambda_runtime" {
+  description = "Python runtime of the functions (the zip's wheels must match it)."
+  type        = string
+  default     = "python3.11"
+
+  validation {
+    condition     = contains(["python3.11", "python3.12"], var.lambda_runtime)
+    error_message = "python3.11 or python3.12 (pyproject.toml: requires-python >=3.11,<3.13)."
+  }
+}
+
+variable "api_reserved_concurrency" {
+  description = "Reserved concurrent executions of the API function; -1 leaves it unreserved."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.api_reserved_concurrency >= -1 && floor(var.api_reserved_concurrency) == var.api_reserved_concurrency
+    error_message = "A whole number, -1 (unreserved) or more."
+  }
+}
+
+variable "start_file_export_reserved_concurrency" {
+  description = "Reserved concurrent executions of the start-file-export function; -1 leaves it unreserved."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.start_file_export_reserved_concurrency >= -1 && floor(var.start_file_export_reserved_concurrency) == var.start_file_export_reserved_concurrency
+    error_message = "A whole number, -1 (unreserved) or more."
+  }
+}
+
+variable "export_worker_reserved_concurrency" {
+  description = "Reserved concurrent executions of the export worker (at least export_max_concurrency per concurrent export); -1 leaves it unreserved."
+  type        = number
+  default     = 16
+
+  validation {
+    condition     = var.export_worker_reserved_concurrency >= -1 && floor(var.export_worker_reserved_concurrency) == var.export_worker_reserved_concurrency
+    error_message = "A whole number, -1 (unreserved) or more."
+  }
+}
+
+variable "export_worker_memory_size" {
+  description = "Memory of the export worker in MB (CPU scales with memory; gzip is CPU-bound)."
+  type        = number
+  default     = 3008
+
+  validation {
+    condition     = var.export_worker_memory_size >= 128 && var.export_worker_memory_size <= 10240
+    error_message = "Lambda accepts 128 to 10240 MB."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# HES fleet (meterflow/settings.py: MF_FLEET_*, MF_EXPORT_*, MF_FIXED_NOW; same defaults)
+# ---------------------------------------------------------------------------------------------
+
+variable "fleet_meter_count" {
+  description = "Number of simulated meters (MF_FLEET_METER_COUNT)."
+  type        = number
+  default     = 10000
+
+  validation {
+    condition     = var.fleet_meter_count >= 1 && floor(var.fleet_meter_count) == var.fleet_meter_count
+    error_message = "A whole number, at least 1."
+  }
+}
+
+variable "fleet_interval_minutes" {
+  description = "Reading interval in minutes (MF_FLEET_INTERVAL_MINUTES)."
+  type        = number
+  default     = 15
+
+  validation {
+    condition     = contains([1, 5, 10, 15, 30, 60], var.fleet_interval_minutes)
+    error_message = "1, 5, 10, 15, 30 or 60 minutes."
+  }
+}
+
+variable "fleet_start" {
+  description = "First reading time of the fleet, HES format YYYY-MM-DD HH:MM:SS.ffffff (MF_FLEET_START)."
+  type        = string
+  default     = "2023-01-01 00:00:00.000000"
+
+  validation {
+    condition     = can(regex("^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}$", var.fleet_start))
+    error_message = "HES time format: YYYY-MM-DD HH:MM:SS.ffffff."
+  }
+}
+
+variable "fleet_seed" {
+  description = "Seed of the simulated fleet: readings are a pure function of it (MF_FLEET_SEED)."
+  type        = number
+  default     = 20230227
+
+  validation {
+    condition     = var.fleet_seed >= 0 && floor(var.fleet_seed) == var.fleet_seed
+    error_message = "A non-negative whole number."
+  }
+}
+
+variable "fleet_late_fraction" {
+  description = "Fraction of readings that arrive late (MF_FLEET_LATE_FRACTION)."
+  type        = number
+  default     = 0.1
+
+  validation {
+    condition     = var.fleet_late_fraction >= 0 && var.fleet_late_fraction <= 1
+    error_message = "A fraction from 0 to 1."
+  }
+}
+
+variable "fleet_late_max_minutes" {
+  description = "Maximum lateness of a late reading in minutes (MF_FLEET_LATE_MAX_MINUTES)."
+  type        = number
+  default     = 1440
+
+  validation {
+    condition     = var.fleet_late_max_minutes >= 0 && floor(var.fleet_late_max_minutes) == var.fleet_late_max_minutes
+    error_message = "A non-negative whole number of minutes."
+  }
+}
+
+variable "fleet_missing_fraction" {
+  description = "Fraction of readings that never arrive (MF_FLEET_MISSING_FRACTION)."
+  type        = number
+  default     = 0.002
+
+  validation {
+    condition     = var.fleet_missing_fraction >= 0 && var.fleet_missing_fraction <= 1
+    error_message = "A fraction from 0 to 1."
+  }
+}
+
+variable "fleet_outage_rate" {
+  description = "Outages per meter and day (MF_FLEET_OUTAGE_RATE)."
+  type        = number
+  default     = 0.002
+
+  validation {
+    condition     = var.fleet_outage_rate >= 0
+    error_message = "A non-negative rate."
+  }
+}
+
+variable "export_chunk_records" {
+  description = "Records per export chunk (MF_EXPORT_CHUNK_RECORDS)."
+  type        = number
+  default     = 120000
+
+  validation {
+    condition     = var.export_chunk_records >= 1 && floor(var.export_chunk_records) == var.export_chunk_records
+    error_message = "A whole number, at least 1."
+  }
+}
+
+variable "export_max_chunks" {
+  description = "Maximum chunks of one export; larger requests fail fast (MF_EXPORT_MAX_CHUNKS)."
+  type        = number
+  default     = 1000
+
+  validation {
+    condition     = var.export_max_chunks >= 1 && floor(var.export_max_chunks) == var.export_max_chunks
+    error_message = "A whole number, at least 1."
+  }
+}
+
+variable "fixed_now" {
+  description = "Fixed \"now\" of the simulator, HES format (MF_FIXED_NOW), for reproducible demos; null = wall clock."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.fixed_now == null || can(regex("^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}$", var.fixed_now))
+    error_message = "null, or HES time format YYYY-MM-DD HH:MM:SS.ffffff."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# API and SFTP
+# ---------------------------------------------------------------------------------------------
+
+variable "api_throttling_burst_limit" {
+  description = "Burst limit of every API method (requests)."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.api_throttling_burst_limit >= 0
+    error_message = "Not negative."
+  }
+}
+
+variable "api_throttling_rate_limit" {
+  description = "Steady-state rate limit of every API method (requests per second)."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.api_throttling_rate_limit >= 0
+    error_message = "Not negative."
+  }
+}
+
+variable "api_execution_logging_level" {
+  description = "API Gateway execution logging level: OFF, ERROR or INFO (needs the account's API Gateway CloudWatch role)."
+  type        = string
+  default     = "ERROR"
+
+  validation {
+    condition     = contains(["OFF", "ERROR", "INFO"], var.api_execution_logging_level)
+    error_message = "OFF, ERROR or INFO."
+  }
+}
+
+variable "create_api_gateway_cloudwatch_role" {
+  description = "Create API Gateway's account-level CloudWatch Logs role (a per-region singleton); false when the account already has one."
+  type        = bool
+  default     = true
+}
+
+variable "sftp_security_policy_name" {
+  description = "Transfer Family security policy of the SFTP server."
+  type        = string
+  default     = "TransferSecurityPolicy-2024-01"
+
+  validation {
+    condition     = startswith(var.sftp_security_policy_name, "TransferSecurityPolicy-")
+    error_message = "A Transfer Family security policy name."
+  }
+}
