@@ -255,3 +255,35 @@ def test_unknown_or_malformed_request_ids(hes: HesClient, request_id: str, statu
     response = hes.file_status(request_id)
     assert response.status_code == status
     assert response.json()["field"] == "request_id"
+
+
+@pytest.mark.skipif(
+    shutil.which("aws") is None, reason="the AWS CLI is not installed; boto3 covers the secret"
+)
+def test_seed_aws_cli_command_retrieves_the_private_key(cloud: LocalCloud, download_dir: Path) -> None:
+    assert cloud.spec is not None
+    # GIVEN the environment `make up` tells users to export
+    env = {**os.environ, "AWS_ENDPOINT_URL": cloud.endpoint_url, "AWS_REGION": cloud.spec.region}
+    secret = cloud.spec.secret("sftp_private_key").name
+    # WHEN the seed's command runs
+    completed = subprocess.run(
+        [
+            "aws",
+            "secretsmanager",
+            "get-secret-value",
+            "--secret-id",
+            secret,
+            "--output",
+            "text",
+            "--query",
+            "SecretString",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    # THEN it prints the PEM private key of the SFTP user
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith("-----BEGIN RSA PRIVATE KEY-----")
