@@ -76,22 +76,29 @@ locals {
   # it is a reserved variable that the Lambda runtime sets itself (Lambda rejects it).
   lambda_environment = merge(
     {
-      MF_STACK_NAME               = var.stack_name
-      MF_FILE_REQUESTS_TABLE      = local.names.tables.file_requests
-      MF_FILE_REQUESTS_QUEUE_URL  = module.queues.queue_urls["file_requests"]
-      MF_EXPORT_JOBS_QUEUE_URL    = module.queues.queue_urls["export_jobs"]
-      MF_EXPORTS_BUCKET           = local.names.buckets.hes_exports
-      MF_EXPORT_STATE_MACHINE_ARN = module.workflows.state_machine_arn
-      MF_FLEET_METER_COUNT        = tostring(var.fleet_meter_count)
-      MF_FLEET_INTERVAL_MINUTES   = tostring(var.fleet_interval_minutes)
-      MF_FLEET_START              = var.fleet_start
-      MF_FLEET_SEED               = tostring(var.fleet_seed)
-      MF_FLEET_LATE_FRACTION      = tostring(var.fleet_late_fraction)
-      MF_FLEET_LATE_MAX_MINUTES   = tostring(var.fleet_late_max_minutes)
-      MF_FLEET_MISSING_FRACTION   = tostring(var.fleet_missing_fraction)
-      MF_FLEET_OUTAGE_RATE        = tostring(var.fleet_outage_rate)
-      MF_EXPORT_CHUNK_RECORDS     = tostring(var.export_chunk_records)
-      MF_EXPORT_MAX_CHUNKS        = tostring(var.export_max_chunks)
+      MF_STACK_NAME                 = var.stack_name
+      MF_FILE_REQUESTS_TABLE        = local.names.tables.file_requests
+      MF_FILE_REQUESTS_QUEUE_URL    = module.queues.queue_urls["file_requests"]
+      MF_EXPORT_JOBS_QUEUE_URL      = module.queues.queue_urls["export_jobs"]
+      MF_EXPORTS_BUCKET             = local.names.buckets.hes_exports
+      MF_EXPORT_STATE_MACHINE_ARN   = module.workflows.state_machine_arn
+      MF_FLEET_METER_COUNT          = tostring(var.fleet_meter_count)
+      MF_FLEET_INTERVAL_MINUTES     = tostring(var.fleet_interval_minutes)
+      MF_FLEET_START                = var.fleet_start
+      MF_FLEET_SEED                 = tostring(var.fleet_seed)
+      MF_FLEET_LATE_FRACTION        = tostring(var.fleet_late_fraction)
+      MF_FLEET_LATE_MAX_MINUTES     = tostring(var.fleet_late_max_minutes)
+      MF_FLEET_MISSING_FRACTION     = tostring(var.fleet_missing_fraction)
+      MF_FLEET_OUTAGE_RATE          = tostring(var.fleet_outage_rate)
+      MF_EXPORT_CHUNK_RECORDS       = tostring(var.export_chunk_records)
+      MF_EXPORT_MAX_CHUNKS          = tostring(var.export_max_chunks)
+      MF_HEARTBEAT_INTERVAL_SECONDS = tostring(var.heartbeat_interval_seconds)
+    },
+    # Read by chalice_app/app.py at import time for its @app.on_sqs_message decorators. Those only
+    # matter to `chalice deploy`; in this stack the triggers are our own event source mappings.
+    {
+      MF_FILE_REQUESTS_QUEUE_NAME = local.names.queues.file_requests
+      MF_EXPORT_JOBS_QUEUE_NAME   = local.names.queues.export_jobs
     },
     var.fixed_now == null ? {} : { MF_FIXED_NOW = var.fixed_now },
   )

@@ -66,6 +66,7 @@ module "workflows" {
   chunk_heartbeat_seconds    = var.chunk_heartbeat_seconds
   finalize_timeout_seconds   = var.finalize_timeout_seconds
   finalize_heartbeat_seconds = var.finalize_heartbeat_seconds
+  worker_heartbeat_seconds   = var.heartbeat_interval_seconds
   log_group_name             = local.names.log_groups.state_machine
   log_retention_in_days      = var.log_retention_in_days
 }

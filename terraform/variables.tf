@@ -173,9 +173,9 @@ variable "finalize_heartbeat_seconds" {
 # ---------------------------------------------------------------------------------------------
 
 variable "lambda_package_path" {
-  description = "Path of the deployment zip built by `make package` (`chalice package`), relative to the directory Terraform runs in."
+  description = "Path of the deployment zip built by `make package` (`chalice package`), relative to the directory Terraform runs in (terraform/)."
   type        = string
-  default     = "../build/chalice/deployment.zip"
+  default     = "../build/deployment.zip"
 
   validation {
     condition     = endswith(var.lambda_package_path, ".zip")
@@ -352,6 +352,17 @@ variable "export_max_chunks" {
   }
 }
 
+variable "heartbeat_interval_seconds" {
+  description = "How often a worker sends SendTaskHeartbeat while a job runs (MF_HEARTBEAT_INTERVAL_SECONDS); below the state machine's HeartbeatSeconds with room for misses."
+  type        = number
+  default     = 15
+
+  validation {
+    condition     = var.heartbeat_interval_seconds >= 1
+    error_message = "At least 1 second."
+  }
+}
+
 variable "fixed_now" {
   description = "Fixed \"now\" of the simulator, HES format (MF_FIXED_NOW), for reproducible demos; null = wall clock."
   type        = string
@@ -409,7 +420,7 @@ variable "create_api_gateway_cloudwatch_role" {
 variable "sftp_security_policy_name" {
   description = "Transfer Family security policy of the SFTP server."
   type        = string
-  default     = "TransferSecurityPolicy-2024-01"
+  default     = "TransferSecurityPolicy-2025-03"
 
   validation {
     condition     = startswith(var.sftp_security_policy_name, "TransferSecurityPolicy-")

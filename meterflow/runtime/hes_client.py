@@ -106,4 +106,3 @@ def count_gzip_lines(path: Path) -> int:
         while chunk := stream.read(1 << 22):
             lines += chunk.count(b"\n")
     return lines
-

@@ -147,6 +147,7 @@ class LocalCloud:
 
         moto_fidelity.apply()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        logging.getLogger("asyncssh").setLevel(logging.WARNING)
         self._moto = ThreadedMotoServer(
             ip_address=self.config.host, port=self.config.moto_port, verbose=False
         )

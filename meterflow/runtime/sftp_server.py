@@ -53,6 +53,7 @@ DEFAULT_READ_AHEAD_BYTES = 8 * 1024 * 1024
 _S3_WORKER_THREADS = 8
 _START_TIMEOUT_SECONDS = 30.0
 _STOP_TIMEOUT_SECONDS = 10.0
+_ACCEPT_SETTLE_ITERATIONS = 3
 _FILE_MODE = stat.S_IFREG | 0o444
 _DIR_MODE = stat.S_IFDIR | 0o555
 _WRITE_PFLAGS = FXF_WRITE | FXF_APPEND | FXF_CREAT | FXF_TRUNC | FXF_EXCL
@@ -750,6 +751,14 @@ class S3SftpServer:
             ready.set_result(acceptor.get_port())
             await stop_requested.wait()
         finally:
+            # asyncio accepts a socket in one loop iteration and builds its transport in a later one;
+            # a Server.close() in between makes that transport fail an assertion and leak the socket.
+            # So stop accepting first, let accepted sockets become connections, then close everything.
+            loop = asyncio.get_running_loop()
+            for listening in acceptor.sockets:
+                loop.remove_reader(listening.fileno())
+            for _ in range(_ACCEPT_SETTLE_ITERATIONS):
+                await asyncio.sleep(0)
             acceptor.close()
             await acceptor.wait_closed()
             await self._close_connections()

@@ -102,9 +102,11 @@ data "aws_iam_policy_document" "common" {
 data "aws_iam_policy_document" "api" {
   source_policy_documents = [data.aws_iam_policy_document.common["api"].json]
 
+  # PutItem records a request, GetItem reads its status; UpdateItem marks it failed when it cannot
+  # be queued (services.request_export), otherwise it would stay "queued" forever.
   statement {
     sid       = "FileRequests"
-    actions   = ["dynamodb:PutItem", "dynamodb:GetItem"]
+    actions   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"]
     resources = [var.file_requests_table_arn]
   }
 
@@ -163,16 +165,22 @@ data "aws_iam_policy_document" "export_worker" {
     resources = local.s3_object_arns
   }
 
+  # finalize_export deletes the chunk objects of its export once the file is composed
+  # (meterflow/domain/services.py); the staging lifecycle rule is only the safety net.
+  statement {
+    sid       = "DeleteOwnChunks"
+    actions   = ["s3:DeleteObject"]
+    resources = ["${var.bucket_arn}/${var.staging_prefix}*"]
+  }
+
+  # Without a condition on purpose: HeadObject of a missing key (finalize_export checks whether the
+  # file already exists) answers 404 only to callers with s3:ListBucket, and a HeadObject request
+  # carries no s3:prefix for a prefix condition to match; with 403 the export would fail. The bucket
+  # holds nothing but the staging and exports prefixes.
   statement {
     sid       = "ListChunksAndExports"
     actions   = ["s3:ListBucket"]
     resources = [var.bucket_arn]
-
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${var.staging_prefix}*", "${var.exports_prefix}*"]
-    }
   }
 
   statement {
@@ -231,7 +239,7 @@ resource "aws_iam_role_policy" "this" {
 resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_116:No function is invoked asynchronously: the API synchronously by API Gateway, the other two by SQS event source mappings, whose failed messages go to the source queue's DLQ (redrive policy). A function DLQ would never receive anything.
   #checkov:skip=CKV_AWS_117:The functions only call public AWS APIs (S3, SQS, DynamoDB, Step Functions) and reach nothing inside a VPC; a VPC would add NAT or interface endpoints and cold-start cost without isolating anything.
-  #checkov:skip=CKV_AWS_272:The zip is built by `chalice package` in CI; AWS Signer code signing is not set up for this open-source project. Integrity of the artifact rests on source_code_hash and the CI pipeline.
+  #checkov:skip=CKV_AWS_272:The zip is built by `make package` (chalice package) and not signed: AWS Signer is not set up for this open-source project. Terraform deploys exactly the file whose hash it records in source_code_hash.
   for_each = local.functions
 
   function_name                  = each.value.name

@@ -41,17 +41,37 @@ resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
   })
 }
 
+# Queue policies: only TLS connections, whoever the caller.
 data "aws_iam_policy_document" "tls_only" {
-  for_each = merge(
-    { for key, queue in aws_sqs_queue.this : key => queue.arn },
-    { for key, queue in aws_sqs_queue.dlq : "${key}-dlq" => queue.arn },
-  )
+  for_each = var.queues
 
   statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
     actions   = ["sqs:*"]
-    resources = [each.value]
+    resources = [aws_sqs_queue.this[each.key].arn]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "dlq_tls_only" {
+  for_each = var.queues
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [aws_sqs_queue.dlq[each.key].arn]
 
     principals {
       type        = "*"
@@ -77,5 +97,5 @@ resource "aws_sqs_queue_policy" "dlq" {
   for_each = var.queues
 
   queue_url = aws_sqs_queue.dlq[each.key].id
-  policy    = data.aws_iam_policy_document.tls_only["${each.key}-dlq"].json
+  policy    = data.aws_iam_policy_document.dlq_tls_only[each.key].json
 }

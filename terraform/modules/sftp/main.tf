@@ -90,7 +90,6 @@ resource "aws_iam_role_policy" "logging" {
 }
 
 resource "aws_transfer_server" "this" {
-  #checkov:skip=CKV_AWS_380:The check fails any policy published more than 24 months before the day it runs, so it turns red by calendar, not by change. The default is the specified TransferSecurityPolicy-2024-01; var.sftp_security_policy_name selects a newer one (e.g. TransferSecurityPolicy-2025-03).
   #checkov:skip=CKV_AWS_164:The HES contract (seed 000) is a public SFTP endpoint for the utility's download client. Access is key-only, for one read-only user, with structured logging; a VPC endpoint with allow-listed IPs is the hardening step when the consumer's addresses are known.
   endpoint_type               = "PUBLIC"
   identity_provider_type      = "SERVICE_MANAGED"

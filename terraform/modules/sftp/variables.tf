@@ -64,7 +64,7 @@ variable "secret_recovery_window_in_days" {
 variable "security_policy_name" {
   description = "Transfer Family security policy (SSH ciphers, KEX and MACs)."
   type        = string
-  default     = "TransferSecurityPolicy-2024-01"
+  default     = "TransferSecurityPolicy-2025-03"
 
   validation {
     condition     = startswith(var.security_policy_name, "TransferSecurityPolicy-")

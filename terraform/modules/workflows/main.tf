@@ -148,6 +148,12 @@ resource "aws_sfn_state_machine" "this" {
       condition     = var.finalize_heartbeat_seconds < var.finalize_timeout_seconds
       error_message = "finalize_heartbeat_seconds must be shorter than finalize_timeout_seconds."
     }
+
+    # A worker that beats less often than HeartbeatSeconds fails every long job with States.Timeout.
+    precondition {
+      condition     = var.worker_heartbeat_seconds < min(var.chunk_heartbeat_seconds, var.finalize_heartbeat_seconds)
+      error_message = "heartbeat_interval_seconds must be shorter than chunk_heartbeat_seconds and finalize_heartbeat_seconds."
+    }
   }
 
   # The role's policy must be in place before the first execution uses it.

@@ -84,6 +84,11 @@ variable "finalize_heartbeat_seconds" {
   type        = number
 }
 
+variable "worker_heartbeat_seconds" {
+  description = "Interval of the workers' SendTaskHeartbeat calls (MF_HEARTBEAT_INTERVAL_SECONDS); must be shorter than both HeartbeatSeconds."
+  type        = number
+}
+
 variable "log_group_name" {
   description = "Name of the CloudWatch log group of the state machine's execution history."
   type        = string
