@@ -194,14 +194,6 @@ def test_a_workflow_that_cannot_finish_ends_failed_with_a_reason(cloud: LocalClo
     # GIVEN an accepted request whose workflow receives a window the planner must reject
     request_id = hes.request_file("2023-05-01 00:00:00", "2023-05-01 01:00:00").json()["request_id"]
     hes.wait_for_file(request_id, timeout_s=120)
-    rerun = f"{request_id}"
-    cloud.clients.dynamodb.update_item(
-        TableName=cloud.settings.file_requests_table,
-        Key={"request_id": {"S": rerun}},
-        UpdateExpression="SET #s = :queued",
-        ExpressionAttributeNames={"#s": "status"},
-        ExpressionAttributeValues={":queued": {"S": "queued"}},
-    )
     # WHEN an operator starts an execution with a corrupt input
     cloud.clients.stepfunctions.start_execution(
         stateMachineArn=cloud.settings.export_state_machine_arn,
