@@ -376,7 +376,7 @@ class Fleet:
         )
 
     # ----------------------------------------------------------------------------- events
-    def _reading_events(
+    def reading_events(
         self, meter_index: I64, slot: I64
     ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], F64]:
         """(spike, dip, size) per reading; size multiplies kW (above 1 for spikes, below for dips)."""
@@ -388,7 +388,7 @@ class Fleet:
         return spike, dip, size
 
     def _event_multiplier(self, meter_index: I64, slot: I64) -> F64:
-        spike, dip, size = self._reading_events(meter_index, slot)
+        spike, dip, size = self.reading_events(meter_index, slot)
         multiplier = np.where(spike | dip, size, 1.0)
         if self.config.rates.theft_per_meter_month > 0:
             theft, depth = self._theft(meter_index, slot)

@@ -73,7 +73,7 @@ def _per_reading(fleet: Fleet, window: SlotWindow, kinds: set[str]) -> list[pa.T
     tables: list[pa.Table] = []
     for first in range(0, window.record_count, _BATCH_RECORDS):
         batch = fleet.records(window, first, _BATCH_RECORDS)
-        spike, dip, size = fleet._reading_events(batch.meter_index, batch.slot)
+        spike, dip, size = fleet.reading_events(batch.meter_index, batch.slot)
         late = batch.arrival_s > batch.time_s
         selections = {
             "spike": (spike, size),

@@ -24,7 +24,7 @@ from meterflow.domain.fleet import FleetConfig
 from meterflow.domain.timeutil import format_hes_time
 from meterflow.runtime.bootstrap import bootstrap
 from meterflow.runtime.sftp_server import S3SftpServer
-from meterflow.runtime.ssh_keys import generate_ssh_keypair, load_or_create_host_key, write_known_hosts
+from meterflow.runtime.ssh_keys import generate_ssh_keypair
 from meterflow.runtime.worker_host import QueueBinding, WorkerHost
 from meterflow.settings import Settings
 from meterflow.stack import ExportTuning, StackSpec, stack_spec
@@ -221,8 +221,7 @@ class LocalCloud:
             port=self.config.sftp_port,
         )
         self.sftp.start()
-        host_key = load_or_create_host_key(self.config.state_dir / "ssh_host_key")
-        write_known_hosts(self.known_hosts_path, host_key, self.sftp.port, self.config.host)
+        self.sftp.write_known_hosts(self.known_hosts_path)
 
     def stop(self) -> None:
         if self.sftp is not None:
