@@ -11,12 +11,15 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_xray_sdk.core import patch
-from chalice.app import Chalice, Request, Response, SQSEvent
+from chalice.app import Chalice, CloudWatchEvent, Rate, Request, Response, SQSEvent
 
 from meterflow.domain import services
 from meterflow.domain.errors import DomainError
+from meterflow.domain.lake import ingest, integrations, queries
+from meterflow.lake_wiring import lake_services
 from meterflow.wiring import hes_services
 from workers.export_jobs import export_handlers
+from workers.lake_jobs import lake_handlers
 from workers.task_runner import run_job
 
 # Traces every AWS call; AWS_XRAY_SDK_ENABLED=false (the local runtime) turns the recorder off.
@@ -30,6 +33,12 @@ logger = logging.getLogger("meterflow.api")
 # Chalice needs queue names at import time; Terraform and the local runtime set them.
 FILE_REQUESTS_QUEUE = os.environ.get("MF_FILE_REQUESTS_QUEUE_NAME", "meterflow-file-requests")
 EXPORT_JOBS_QUEUE = os.environ.get("MF_EXPORT_JOBS_QUEUE_NAME", "meterflow-export-jobs")
+LAKE_JOBS_QUEUE = os.environ.get("MF_LAKE_JOBS_QUEUE_NAME", "meterflow-lake-jobs")
+UNCOMPRESSED_OBJECTS_QUEUE = os.environ.get(
+    "MF_UNCOMPRESSED_OBJECTS_QUEUE_NAME", "meterflow-uncompressed-objects"
+)
+LATE_READS_QUEUE = os.environ.get("MF_LATE_READS_QUEUE_NAME", "meterflow-late-reads")
+SCHEDULER_RATE_MINUTES = int(os.environ.get("MF_SCHEDULER_RATE_MINUTES", "5"))
 
 
 def _respond(action: Callable[[], tuple[int, dict[str, Any]]]) -> Response:
@@ -98,3 +107,48 @@ def run_export_job(event: SQSEvent) -> None:
             record.body, handlers, hes.clients.stepfunctions, hes.settings.heartbeat_interval_seconds
         )
         logger.info("export job message %s: %s", record.to_dict().get("messageId"), outcome)
+
+
+@app.route("/lake/queries/{name}", methods=["GET"])
+def run_lake_query(name: str) -> Response:
+    params = _query_params()
+    return _respond(lambda: (200, queries.run_named_query(name, params, lake_services().query_engine())))
+
+
+@app.on_sqs_message(queue=LAKE_JOBS_QUEUE, batch_size=1)
+def run_lake_job(event: SQSEvent) -> None:
+    lake = lake_services()
+    handlers = lake_handlers(lake)
+    for record in event:
+        outcome = run_job(
+            record.body, handlers, lake.clients.stepfunctions, lake.settings.heartbeat_interval_seconds
+        )
+        logger.info("lake job message %s: %s", record.to_dict().get("messageId"), outcome)
+
+
+@app.on_sqs_message(queue=UNCOMPRESSED_OBJECTS_QUEUE, batch_size=1)
+def start_file_ingest(event: SQSEvent) -> None:
+    lake = lake_services()
+    for record in event:
+        started = integrations.start_ingestions(record.body, lake.inbound, lake.ingest_workflow)
+        logger.info("ingestions started: %s", started)
+
+
+@app.on_sqs_message(queue=LATE_READS_QUEUE, batch_size=1)
+def merge_late_reads(event: SQSEvent) -> None:
+    lake = lake_services()
+    for record in event:
+        result = ingest.merge_late_reads(ingest.late_reads_detail(record.body), lake.integrated)
+        logger.info(
+            "late reads of %s range %s merged: %s rows",
+            result["file_id"],
+            result["range_index"],
+            result["rows_added"],
+        )
+
+
+@app.schedule(Rate(SCHEDULER_RATE_MINUTES, unit=Rate.MINUTES))
+def schedule_input_adapters(event: CloudWatchEvent) -> None:
+    lake = lake_services()
+    started = integrations.schedule_due(lake.integrations, lake.adapter_workflow, lake.clock())
+    logger.info("input adapter executions started: %s", started)

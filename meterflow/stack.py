@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from meterflow.domain.lake.schema import LAKE_EVENT_SOURCE, LATE_READS_DETAIL_TYPE
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STATE_MACHINE_DIR = REPO_ROOT / "state_machines"
 
@@ -46,6 +48,50 @@ class TableSpec:
 class BucketSpec:
     key: str
     name: str
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    key: str
+    name: str
+
+
+@dataclass(frozen=True)
+class BucketNotificationSpec:
+    """Objects created under ``prefix`` in a bucket are announced on a queue (S3 -> SQS)."""
+
+    bucket_key: str
+    prefix: str
+    queue_key: str
+
+
+@dataclass(frozen=True)
+class EventRuleSpec:
+    """An EventBridge rule on the default bus that forwards matching events to a queue."""
+
+    key: str
+    name: str
+    source: str
+    detail_type: str
+    queue_key: str
+
+    @property
+    def event_pattern(self) -> dict[str, list[str]]:
+        return {"source": [self.source], "detail-type": [self.detail_type]}
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """A periodic trigger: an EventBridge schedule in AWS, the local runtime's scheduler locally."""
+
+    key: str
+    name: str
+    rate_minutes: int
+    handler: str  # module:function, a Chalice scheduled function
+
+    @property
+    def schedule_expression(self) -> str:
+        return f"rate({self.rate_minutes} minute{'s' if self.rate_minutes != 1 else ''})"
 
 
 @dataclass(frozen=True)
@@ -99,6 +145,33 @@ class ExportTuning:
 
 
 @dataclass(frozen=True)
+class LakeTuning:
+    """Timeouts, bounds and concurrency of the lake workflows (Terraform variables of the same names)."""
+
+    range_max_concurrency: int = 8
+    compact_max_concurrency: int = 8
+    split_timeout_seconds: int = 120
+    stage_timeout_seconds: int = 900
+    stage_heartbeat_seconds: int = 60
+    compact_timeout_seconds: int = 900
+    compact_heartbeat_seconds: int = 60
+    finalize_timeout_seconds: int = 300
+    hes_job_timeout_seconds: int = 120
+    transfer_timeout_seconds: int = 900
+    transfer_heartbeat_seconds: int = 60
+    hes_poll_interval_seconds: int = 10
+    hes_poll_max_attempts: int = 90
+    ingest_poll_interval_seconds: int = 10
+    ingest_poll_max_attempts: int = 180
+    scheduler_rate_minutes: int = 5
+
+    @property
+    def lake_jobs_visibility_seconds(self) -> int:
+        longest = max(self.stage_timeout_seconds, self.compact_timeout_seconds, self.transfer_timeout_seconds)
+        return longest + 60
+
+
+@dataclass(frozen=True)
 class StackSpec:
     stack_name: str
     region: str
@@ -108,6 +181,12 @@ class StackSpec:
     tables: tuple[TableSpec, ...]
     secrets: tuple[SecretSpec, ...]
     state_machines: tuple[StateMachineSpec, ...]
+    topics: tuple[TopicSpec, ...] = ()
+    notifications: tuple[BucketNotificationSpec, ...] = ()
+    event_rules: tuple[EventRuleSpec, ...] = ()
+    schedules: tuple[ScheduleSpec, ...] = ()
+    glue_database: str = ""
+    athena_workgroup: str = ""
 
     def bucket(self, key: str) -> BucketSpec:
         return next(item for item in self.buckets if item.key == key)
@@ -124,6 +203,18 @@ class StackSpec:
     def state_machine(self, key: str) -> StateMachineSpec:
         return next(item for item in self.state_machines if item.key == key)
 
+    def topic(self, key: str) -> TopicSpec:
+        return next(item for item in self.topics if item.key == key)
+
+    def event_rule(self, key: str) -> EventRuleSpec:
+        return next(item for item in self.event_rules if item.key == key)
+
+    def topic_arn(self, key: str) -> str:
+        return f"arn:aws:sns:{self.region}:{self.account_id}:{self.topic(key).name}"
+
+    def queue_arn(self, key: str) -> str:
+        return f"arn:aws:sqs:{self.region}:{self.account_id}:{self.queue(key).name}"
+
     def queue_url(self, key: str, endpoint: str | None = None) -> str:
         base = endpoint.rstrip("/") if endpoint else f"https://sqs.{self.region}.amazonaws.com"
         return f"{base}/{self.account_id}/{self.queue(key).name}"
@@ -138,10 +229,19 @@ def stack_spec(
     account_id: str = "123456789012",
     tuning: ExportTuning | None = None,
     queue_endpoint: str | None = None,
+    lake: LakeTuning | None = None,
 ) -> StackSpec:
     """The stack's resources. ``queue_endpoint`` makes queue URLs point at a local cloud."""
     tuning = tuning or ExportTuning()
-    buckets = (BucketSpec("hes_exports", f"{stack_name}-hes-exports-{account_id}"),)
+    lake = lake or LakeTuning()
+    buckets = (
+        BucketSpec("hes_exports", f"{stack_name}-hes-exports-{account_id}"),
+        # landing/ (compressed, as received), uncompressed/ (being ingested), processed/ (archive)
+        BucketSpec("inbound", f"{stack_name}-inbound-{account_id}"),
+        # readings/parquet/, weather/, topology/, staging/, manifests/, errors/
+        BucketSpec("integrated", f"{stack_name}-integrated-{account_id}"),
+        BucketSpec("athena_results", f"{stack_name}-athena-results-{account_id}"),
+    )
     queues = (
         QueueSpec(
             "file_requests", f"{stack_name}-file-requests", visibility_timeout_seconds=60, max_receive_count=5
@@ -154,11 +254,28 @@ def stack_spec(
             visibility_timeout_seconds=tuning.chunk_timeout_seconds + 60,
             max_receive_count=3,
         ),
+        QueueSpec(
+            "lake_jobs",
+            f"{stack_name}-lake-jobs",
+            visibility_timeout_seconds=lake.lake_jobs_visibility_seconds,
+            max_receive_count=3,
+        ),
+        QueueSpec(
+            "uncompressed_objects",
+            f"{stack_name}-uncompressed-objects",
+            visibility_timeout_seconds=60,
+            max_receive_count=5,
+        ),
+        QueueSpec(
+            "late_reads", f"{stack_name}-late-reads", visibility_timeout_seconds=300, max_receive_count=5
+        ),
     )
     tables = (
         TableSpec(
             "file_requests", f"{stack_name}-file-requests", hash_key="request_id", ttl_attribute="expires_at"
         ),
+        TableSpec("integrations", f"{stack_name}-integrations", hash_key="integration_id"),
+        TableSpec("lake_files", f"{stack_name}-lake-files", hash_key="file_id"),
     )
     secrets = (
         SecretSpec(
@@ -167,13 +284,28 @@ def stack_spec(
             "Private key of the HES SFTP user (seed 000: retrieve it, chmod 400, sftp -i).",
         ),
     )
-    spec = StackSpec(stack_name, region, account_id, buckets, queues, tables, secrets, ())
+    topics = (TopicSpec("alerts", f"{stack_name}-alerts"),)
+    notifications = (BucketNotificationSpec("inbound", "uncompressed/", "uncompressed_objects"),)
+    event_rules = (
+        EventRuleSpec(
+            "late_reads", f"{stack_name}-late-reads", LAKE_EVENT_SOURCE, LATE_READS_DETAIL_TYPE, "late_reads"
+        ),
+    )
+    schedules = (
+        ScheduleSpec(
+            "input_adapter_scheduler",
+            f"{stack_name}-input-adapter-scheduler",
+            lake.scheduler_rate_minutes,
+            "chalice_app.app:schedule_input_adapters",
+        ),
+    )
+    base = StackSpec(stack_name, region, account_id, buckets, queues, tables, secrets, (), topics)
     export_machine = StateMachineSpec(
         "hes_export",
         f"{stack_name}-hes-export",
         "hes_export.asl.json",
         {
-            "export_jobs_queue_url": spec.queue_url("export_jobs", queue_endpoint),
+            "export_jobs_queue_url": base.queue_url("export_jobs", queue_endpoint),
             "file_requests_table": tables[0].name,
             "max_concurrency": tuning.export_max_concurrency,
             "plan_timeout_seconds": tuning.plan_timeout_seconds,
@@ -183,4 +315,56 @@ def stack_spec(
             "finalize_heartbeat_seconds": tuning.finalize_heartbeat_seconds,
         },
     )
-    return StackSpec(stack_name, region, account_id, buckets, queues, tables, secrets, (export_machine,))
+    lake_jobs_url = base.queue_url("lake_jobs", queue_endpoint)
+    ingest_machine = StateMachineSpec(
+        "lake_ingest",
+        f"{stack_name}-lake-ingest",
+        "lake_ingest.asl.json",
+        {
+            "lake_jobs_queue_url": lake_jobs_url,
+            "lake_files_table": base.table("lake_files").name,
+            "range_max_concurrency": lake.range_max_concurrency,
+            "compact_max_concurrency": lake.compact_max_concurrency,
+            "split_timeout_seconds": lake.split_timeout_seconds,
+            "stage_timeout_seconds": lake.stage_timeout_seconds,
+            "stage_heartbeat_seconds": lake.stage_heartbeat_seconds,
+            "compact_timeout_seconds": lake.compact_timeout_seconds,
+            "compact_heartbeat_seconds": lake.compact_heartbeat_seconds,
+            "finalize_timeout_seconds": lake.finalize_timeout_seconds,
+        },
+    )
+    adapter_machine = StateMachineSpec(
+        "input_adapter",
+        f"{stack_name}-input-adapter",
+        "input_adapter.asl.json",
+        {
+            "lake_jobs_queue_url": lake_jobs_url,
+            "integrations_table": base.table("integrations").name,
+            "lake_files_table": base.table("lake_files").name,
+            "alerts_topic_arn": base.topic_arn("alerts"),
+            "inbound_bucket": base.bucket("inbound").name,
+            "hes_job_timeout_seconds": lake.hes_job_timeout_seconds,
+            "transfer_timeout_seconds": lake.transfer_timeout_seconds,
+            "transfer_heartbeat_seconds": lake.transfer_heartbeat_seconds,
+            "hes_poll_interval_seconds": lake.hes_poll_interval_seconds,
+            "hes_poll_max_attempts": lake.hes_poll_max_attempts,
+            "ingest_poll_interval_seconds": lake.ingest_poll_interval_seconds,
+            "ingest_poll_max_attempts": lake.ingest_poll_max_attempts,
+        },
+    )
+    return StackSpec(
+        stack_name,
+        region,
+        account_id,
+        buckets,
+        queues,
+        tables,
+        secrets,
+        (export_machine, ingest_machine, adapter_machine),
+        topics,
+        notifications,
+        event_rules,
+        schedules,
+        glue_database=f"{stack_name.replace('-', '_')}_lake",
+        athena_workgroup=f"{stack_name}-lake",
+    )

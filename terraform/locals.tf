@@ -1,6 +1,7 @@
 # Every name of the stack, derived from var.stack_name and the account id exactly as
 # meterflow/stack.py derives them (stack_spec). tests/static/test_drift.py evaluates this map and
-# fails when the two disagree. Keys match the StackSpec keys.
+# fails when the two disagree. Keys match the StackSpec keys. The lake's Glue tables are in
+# lake_tables.tf.
 
 locals {
   account_id = data.aws_caller_identity.current.account_id
@@ -10,48 +11,121 @@ locals {
   names = {
     buckets = {
       hes_exports = "${var.stack_name}-hes-exports-${local.account_id}"
+      # landing/ (compressed, as received), uncompressed/ (being ingested), processed/ (archive)
+      inbound = "${var.stack_name}-inbound-${local.account_id}"
+      # readings/parquet/, weather/, topology/, staging/, manifests/, errors/
+      integrated     = "${var.stack_name}-integrated-${local.account_id}"
+      athena_results = "${var.stack_name}-athena-results-${local.account_id}"
     }
     queues = {
-      file_requests = "${var.stack_name}-file-requests"
-      export_jobs   = "${var.stack_name}-export-jobs"
+      file_requests        = "${var.stack_name}-file-requests"
+      export_jobs          = "${var.stack_name}-export-jobs"
+      lake_jobs            = "${var.stack_name}-lake-jobs"
+      uncompressed_objects = "${var.stack_name}-uncompressed-objects"
+      late_reads           = "${var.stack_name}-late-reads"
     }
     tables = {
       file_requests = "${var.stack_name}-file-requests"
+      integrations  = "${var.stack_name}-integrations"
+      lake_files    = "${var.stack_name}-lake-files"
     }
     secrets = {
       sftp_private_key = "${var.stack_name}/sftp/private_key"
     }
+    topics = {
+      alerts = "${var.stack_name}-alerts"
+    }
     state_machines = {
-      hes_export = "${var.stack_name}-hes-export"
+      hes_export    = "${var.stack_name}-hes-export"
+      lake_ingest   = "${var.stack_name}-lake-ingest"
+      input_adapter = "${var.stack_name}-input-adapter"
+    }
+    event_rules = {
+      late_reads = "${var.stack_name}-late-reads"
+    }
+    schedules = {
+      input_adapter_scheduler = "${var.stack_name}-input-adapter-scheduler"
     }
     functions = {
-      api               = "${var.stack_name}-api"
-      start_file_export = "${var.stack_name}-start-file-export"
-      export_worker     = "${var.stack_name}-export-worker"
+      api                     = "${var.stack_name}-api"
+      start_file_export       = "${var.stack_name}-start-file-export"
+      export_worker           = "${var.stack_name}-export-worker"
+      lake_worker             = "${var.stack_name}-lake-worker"
+      start_file_ingest       = "${var.stack_name}-start-file-ingest"
+      merge_late_reads        = "${var.stack_name}-merge-late-reads"
+      input_adapter_scheduler = "${var.stack_name}-input-adapter-scheduler"
     }
-    rest_api    = "${var.stack_name}-api"
-    sftp_server = "${var.stack_name}-sftp"
-    kms_alias   = "alias/${var.stack_name}"
+    # Glue names allow no '-': meterflow/stack.py replaces it with '_'.
+    glue_database    = "${replace(var.stack_name, "-", "_")}_lake"
+    athena_workgroup = "${var.stack_name}-lake"
+    rest_api         = "${var.stack_name}-api"
+    sftp_server      = "${var.stack_name}-sftp"
+    kms_alias        = "alias/${var.stack_name}"
     log_groups = {
       state_machine = "/aws/vendedlogs/states/${var.stack_name}-hes-export"
+      lake_ingest   = "/aws/vendedlogs/states/${var.stack_name}-lake-ingest"
+      input_adapter = "/aws/vendedlogs/states/${var.stack_name}-input-adapter"
       api_access    = "/aws/apigateway/${var.stack_name}-api/access"
       sftp          = "/aws/transfer/${var.stack_name}-sftp"
       lambda        = "/aws/lambda/${var.stack_name}-*"
     }
   }
 
-  # meterflow/stack.py QueueSpec: visibility timeouts and receive counts. The export-jobs visibility
-  # outlasts a chunk job so a slow but healthy worker is not raced by a second one.
+  # ARNs that are known before the resources exist. Queue policies and the key policy name them,
+  # which would be dependency cycles if they referred to the resources themselves.
+  arns = {
+    inbound_bucket  = "arn:${local.partition}:s3:::${local.names.buckets.inbound}"
+    late_reads_rule = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${local.names.event_rules.late_reads}"
+    queues          = { for key, name in local.names.queues : key => "arn:${local.partition}:sqs:${local.region}:${local.account_id}:${name}" }
+  }
+
+  # Key prefixes of the lake buckets (meterflow/stack.py comments, meterflow/domain/lake/schema.py).
+  inbound_prefixes = {
+    landing      = "landing/"
+    uncompressed = "uncompressed/"
+    processed    = "processed/"
+  }
+  integrated_staging_prefix = "staging/"
+  athena_results_prefix     = "results/"
+
+  # The longest lake job (stage, compact, transfer); the lake worker's Lambda timeout.
+  lake_job_timeout_seconds = max(var.stage_timeout_seconds, var.compact_timeout_seconds, var.transfer_timeout_seconds)
+
+  # meterflow/stack.py QueueSpec: visibility timeouts and receive counts. The export-jobs and
+  # lake-jobs visibility outlasts the longest job so a slow but healthy worker is not raced by a
+  # second one. service_senders: AWS services allowed to send to the queue (queue policy).
   queues = {
     file_requests = {
       name                       = local.names.queues.file_requests
       visibility_timeout_seconds = 60
       max_receive_count          = 5
+      service_senders            = []
     }
     export_jobs = {
       name                       = local.names.queues.export_jobs
       visibility_timeout_seconds = var.chunk_timeout_seconds + 60
       max_receive_count          = 3
+      service_senders            = []
+    }
+    lake_jobs = {
+      name                       = local.names.queues.lake_jobs
+      visibility_timeout_seconds = local.lake_job_timeout_seconds + 60
+      max_receive_count          = 3
+      service_senders            = []
+    }
+    # S3 announces objects created under uncompressed/ in the inbound bucket.
+    uncompressed_objects = {
+      name                       = local.names.queues.uncompressed_objects
+      visibility_timeout_seconds = 60
+      max_receive_count          = 5
+      service_senders            = [{ service = "s3.amazonaws.com", source_arn = local.arns.inbound_bucket }]
+    }
+    # The late-reads EventBridge rule forwards LateReadsStaged events.
+    late_reads = {
+      name                       = local.names.queues.late_reads
+      visibility_timeout_seconds = 300
+      max_receive_count          = 5
+      service_senders            = [{ service = "events.amazonaws.com", source_arn = local.arns.late_reads_rule }]
     }
   }
 
@@ -63,6 +137,18 @@ locals {
       range_key     = null
       ttl_attribute = "expires_at"
     }
+    integrations = {
+      name          = local.names.tables.integrations
+      hash_key      = "integration_id"
+      range_key     = null
+      ttl_attribute = null
+    }
+    lake_files = {
+      name          = local.names.tables.lake_files
+      hash_key      = "file_id"
+      range_key     = null
+      ttl_attribute = null
+    }
   }
 
   # The Chalice app's routes (chalice_app/app.py); test_drift.py compares both with this list.
@@ -70,6 +156,7 @@ locals {
     { method = "GET", path = "/readings" },
     { method = "GET", path = "/readings/file" },
     { method = "POST", path = "/readings/file" },
+    { method = "GET", path = "/lake/queries/{name}" },
   ]
 
   # meterflow/settings.py Settings.to_env(), for every function. AWS_REGION is left out on purpose:
@@ -97,8 +184,25 @@ locals {
     # Read by chalice_app/app.py at import time for its @app.on_sqs_message decorators. Those only
     # matter to `chalice deploy`; in this stack the triggers are our own event source mappings.
     {
-      MF_FILE_REQUESTS_QUEUE_NAME = local.names.queues.file_requests
-      MF_EXPORT_JOBS_QUEUE_NAME   = local.names.queues.export_jobs
+      MF_FILE_REQUESTS_QUEUE_NAME        = local.names.queues.file_requests
+      MF_EXPORT_JOBS_QUEUE_NAME          = local.names.queues.export_jobs
+      MF_LAKE_JOBS_QUEUE_NAME            = local.names.queues.lake_jobs
+      MF_UNCOMPRESSED_OBJECTS_QUEUE_NAME = local.names.queues.uncompressed_objects
+      MF_LATE_READS_QUEUE_NAME           = local.names.queues.late_reads
+    },
+    # The lake: buckets, workflows, tables and the query engine (Athena over the Glue catalog).
+    {
+      MF_INBOUND_BUCKET                  = local.names.buckets.inbound
+      MF_INTEGRATED_BUCKET               = local.names.buckets.integrated
+      MF_LAKE_JOBS_QUEUE_URL             = module.queues.queue_urls["lake_jobs"]
+      MF_INTEGRATIONS_TABLE              = local.names.tables.integrations
+      MF_LAKE_FILES_TABLE                = local.names.tables.lake_files
+      MF_LAKE_INGEST_STATE_MACHINE_ARN   = module.workflows.lake_ingest_state_machine_arn
+      MF_INPUT_ADAPTER_STATE_MACHINE_ARN = module.workflows.input_adapter_state_machine_arn
+      MF_ALERTS_TOPIC_ARN                = module.alerts.topic_arn
+      MF_GLUE_DATABASE                   = local.names.glue_database
+      MF_ATHENA_WORKGROUP                = local.names.athena_workgroup
+      MF_QUERY_ENGINE                    = "athena"
     },
     var.fixed_now == null ? {} : { MF_FIXED_NOW = var.fixed_now },
   )

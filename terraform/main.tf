@@ -1,5 +1,6 @@
-# Meterflow on AWS: the resources of meterflow/stack.py (bucket, queues + DLQs, table, secret,
-# state machine) plus what runs on them (Lambda functions from the Chalice zip, REST API, SFTP).
+# Meterflow on AWS: the resources of meterflow/stack.py (buckets, queues + DLQs, tables, secret,
+# topic, state machines, event rule and schedule, Glue database and Athena workgroup) plus what runs
+# on them (Lambda functions from the Chalice zip, REST API, SFTP).
 
 data "aws_caller_identity" "current" {}
 
@@ -11,13 +12,25 @@ module "kms" {
   source = "./modules/kms"
 
   alias                   = local.names.kms_alias
-  description             = "Meterflow ${var.stack_name}: S3, SQS, DynamoDB, Secrets Manager, Lambda environment and CloudWatch Logs"
+  description             = "Meterflow ${var.stack_name}: S3, SQS, DynamoDB, SNS, Secrets Manager, Athena results, Lambda environment and CloudWatch Logs"
   account_id              = local.account_id
   region                  = local.region
   partition               = local.partition
   log_group_names         = values(local.names.log_groups)
   administrator_arns      = var.kms_key_administrator_arns
   deletion_window_in_days = var.kms_deletion_window_in_days
+
+  # The queues whose policies admit an AWS service (local.queues service_senders).
+  queue_service_senders = {
+    S3EventNotificationsToQueues = {
+      service    = "s3.amazonaws.com"
+      queue_arns = [local.arns.queues.uncompressed_objects]
+    }
+    EventBridgeRulesToQueues = {
+      service    = "events.amazonaws.com"
+      queue_arns = [local.arns.queues.late_reads]
+    }
+  }
 }
 
 module "storage" {
@@ -30,6 +43,72 @@ module "storage" {
   staging_expiration_days = 1
   access_logs_bucket_name = var.access_logs_bucket_name
   force_destroy           = var.force_destroy_bucket
+
+  lake_buckets = {
+    inbound = {
+      name                               = local.names.buckets.inbound
+      noncurrent_version_expiration_days = 7
+      lifecycle_rules = [
+        {
+          id                       = "archive-processed"
+          prefix                   = local.inbound_prefixes.processed
+          expiration_days          = null
+          transition_days          = var.inbound_processed_transition_days
+          transition_storage_class = "GLACIER_IR"
+        },
+        {
+          id                       = "expire-landing"
+          prefix                   = local.inbound_prefixes.landing
+          expiration_days          = var.inbound_transient_expiration_days
+          transition_days          = null
+          transition_storage_class = null
+        },
+        {
+          id                       = "expire-uncompressed"
+          prefix                   = local.inbound_prefixes.uncompressed
+          expiration_days          = var.inbound_transient_expiration_days
+          transition_days          = null
+          transition_storage_class = null
+        },
+      ]
+      # meterflow/stack.py BucketNotificationSpec: uncompressed files start the lake-ingest workflow.
+      queue_notifications = [
+        {
+          id        = "uncompressed-objects"
+          prefix    = local.inbound_prefixes.uncompressed
+          queue_arn = module.queues.policy_attached_queue_arns["uncompressed_objects"]
+        },
+      ]
+    }
+    integrated = {
+      name                               = local.names.buckets.integrated
+      noncurrent_version_expiration_days = var.integrated_noncurrent_version_expiration_days
+      lifecycle_rules = [
+        {
+          id                       = "expire-staging"
+          prefix                   = local.integrated_staging_prefix
+          expiration_days          = var.integrated_staging_expiration_days
+          transition_days          = null
+          transition_storage_class = null
+        },
+      ]
+      queue_notifications = []
+    }
+    athena_results = {
+      name                               = local.names.buckets.athena_results
+      noncurrent_version_expiration_days = 1
+      lifecycle_rules = [
+        {
+          id                       = "expire-results"
+          prefix                   = local.athena_results_prefix
+          expiration_days          = var.athena_results_expiration_days
+          transition_days          = null
+          transition_storage_class = null
+        },
+      ]
+      queue_notifications = []
+    }
+  }
 }
 
 module "queues" {
@@ -38,6 +117,7 @@ module "queues" {
   queues                        = local.queues
   dlq_message_retention_seconds = 1209600
   kms_key_arn                   = module.kms.key_arn
+  account_id                    = local.account_id
 }
 
 module "tables" {
@@ -46,6 +126,17 @@ module "tables" {
   tables                      = local.tables
   kms_key_arn                 = module.kms.key_arn
   deletion_protection_enabled = var.table_deletion_protection
+}
+
+module "alerts" {
+  source = "./modules/alerts"
+
+  name            = local.names.topics.alerts
+  kms_key_arn     = module.kms.key_arn
+  email_addresses = var.alert_email_addresses
+  account_id      = local.account_id
+  region          = local.region
+  partition       = local.partition
 }
 
 module "workflows" {
@@ -69,6 +160,57 @@ module "workflows" {
   worker_heartbeat_seconds   = var.heartbeat_interval_seconds
   log_group_name             = local.names.log_groups.state_machine
   log_retention_in_days      = var.log_retention_in_days
+
+  # Lake workflows (meterflow/stack.py lake_ingest and input_adapter).
+  lake_ingest_name             = local.names.state_machines.lake_ingest
+  input_adapter_name           = local.names.state_machines.input_adapter
+  lake_ingest_log_group_name   = local.names.log_groups.lake_ingest
+  input_adapter_log_group_name = local.names.log_groups.input_adapter
+  lake_jobs_queue_url          = module.queues.queue_urls["lake_jobs"]
+  lake_jobs_queue_arn          = module.queues.queue_arns["lake_jobs"]
+  lake_files_table_name        = local.names.tables.lake_files
+  lake_files_table_arn         = module.tables.table_arns["lake_files"]
+  integrations_table_name      = local.names.tables.integrations
+  integrations_table_arn       = module.tables.table_arns["integrations"]
+  alerts_topic_arn             = module.alerts.topic_arn
+  inbound_bucket_name          = local.names.buckets.inbound
+  inbound_bucket_arn           = module.storage.lake_bucket_arns["inbound"]
+  inbound_landing_prefix       = local.inbound_prefixes.landing
+  inbound_uncompressed_prefix  = local.inbound_prefixes.uncompressed
+  inbound_processed_prefix     = local.inbound_prefixes.processed
+
+  lake_tuning = {
+    range_max_concurrency        = var.range_max_concurrency
+    compact_max_concurrency      = var.compact_max_concurrency
+    split_timeout_seconds        = var.split_timeout_seconds
+    stage_timeout_seconds        = var.stage_timeout_seconds
+    stage_heartbeat_seconds      = var.stage_heartbeat_seconds
+    compact_timeout_seconds      = var.compact_timeout_seconds
+    compact_heartbeat_seconds    = var.compact_heartbeat_seconds
+    finalize_timeout_seconds     = var.lake_finalize_timeout_seconds
+    hes_job_timeout_seconds      = var.hes_job_timeout_seconds
+    transfer_timeout_seconds     = var.transfer_timeout_seconds
+    transfer_heartbeat_seconds   = var.transfer_heartbeat_seconds
+    hes_poll_interval_seconds    = var.hes_poll_interval_seconds
+    hes_poll_max_attempts        = var.hes_poll_max_attempts
+    ingest_poll_interval_seconds = var.ingest_poll_interval_seconds
+    ingest_poll_max_attempts     = var.ingest_poll_max_attempts
+  }
+}
+
+module "catalog" {
+  source = "./modules/catalog"
+
+  database_name                  = local.names.glue_database
+  bucket_name                    = local.names.buckets.integrated
+  tables                         = local.lake_tables
+  workgroup_name                 = local.names.athena_workgroup
+  results_bucket_name            = local.names.buckets.athena_results
+  results_prefix                 = local.athena_results_prefix
+  bytes_scanned_cutoff_per_query = var.athena_bytes_scanned_cutoff_per_query
+  kms_key_arn                    = module.kms.key_arn
+  account_id                     = local.account_id
+  force_destroy                  = var.force_destroy_bucket
 }
 
 module "functions" {
@@ -87,18 +229,61 @@ module "functions" {
   exports_prefix          = module.storage.exports_prefix
   staging_prefix          = module.storage.staging_prefix
   state_machine_arn       = module.workflows.state_machine_arn
+  account_id              = local.account_id
+  partition               = local.partition
+
+  # Lake
+  lake_jobs_queue_arn             = module.queues.queue_arns["lake_jobs"]
+  uncompressed_objects_queue_arn  = module.queues.queue_arns["uncompressed_objects"]
+  late_reads_queue_arn            = module.queues.queue_arns["late_reads"]
+  inbound_bucket_arn              = module.storage.lake_bucket_arns["inbound"]
+  inbound_uncompressed_prefix     = local.inbound_prefixes.uncompressed
+  integrated_bucket_arn           = module.storage.lake_bucket_arns["integrated"]
+  lake_table_prefixes             = [for table in values(local.lake_tables) : table.prefix]
+  athena_results_bucket_arn       = module.storage.lake_bucket_arns["athena_results"]
+  athena_results_prefix           = local.athena_results_prefix
+  athena_workgroup_arn            = module.catalog.workgroup_arn
+  glue_database_name              = module.catalog.database_name
+  integrations_table_arn          = module.tables.table_arns["integrations"]
+  lake_files_table_arn            = module.tables.table_arns["lake_files"]
+  lake_ingest_state_machine_arn   = module.workflows.lake_ingest_state_machine_arn
+  input_adapter_state_machine_arn = module.workflows.input_adapter_state_machine_arn
+  sftp_secret_arn                 = module.sftp.secret_arn
 
   # A chunk job may run for chunk_timeout_seconds; the export-jobs visibility timeout is 60 s longer.
   export_worker_timeout_seconds = var.chunk_timeout_seconds
   export_worker_memory_size     = var.export_worker_memory_size
 
+  # Likewise the longest lake job and the lake-jobs queue.
+  lake_worker_timeout_seconds = local.lake_job_timeout_seconds
+  lake_worker_memory_size     = var.lake_worker_memory_size
+
   reserved_concurrency = {
-    api               = var.api_reserved_concurrency
-    start_file_export = var.start_file_export_reserved_concurrency
-    export_worker     = var.export_worker_reserved_concurrency
+    api                     = var.api_reserved_concurrency
+    start_file_export       = var.start_file_export_reserved_concurrency
+    export_worker           = var.export_worker_reserved_concurrency
+    lake_worker             = var.lake_worker_reserved_concurrency
+    start_file_ingest       = var.start_file_ingest_reserved_concurrency
+    merge_late_reads        = var.merge_late_reads_reserved_concurrency
+    input_adapter_scheduler = var.input_adapter_scheduler_reserved_concurrency
   }
 
   log_retention_in_days = var.log_retention_in_days
+}
+
+module "events" {
+  source = "./modules/events"
+
+  late_reads_rule_name    = local.names.event_rules.late_reads
+  late_reads_event_source = "meterflow.lake"
+  late_reads_detail_type  = "LateReadsStaged"
+  late_reads_queue_arn    = module.queues.queue_arns["late_reads"]
+
+  scheduler_rule_name     = local.names.schedules.input_adapter_scheduler
+  scheduler_rate_minutes  = var.scheduler_rate_minutes
+  scheduler_enabled       = var.scheduler_enabled
+  scheduler_function_name = module.functions.function_names["input_adapter_scheduler"]
+  scheduler_function_arn  = module.functions.function_arns["input_adapter_scheduler"]
 }
 
 module "api" {

@@ -61,7 +61,7 @@ output "export_state_machine_arn" {
 }
 
 output "lambda_function_names" {
-  description = "Lambda function names by role (api, start_file_export, export_worker)."
+  description = "Lambda function names by role (api, start_file_export, export_worker, lake_worker, start_file_ingest, merge_late_reads, input_adapter_scheduler)."
   value       = module.functions.function_names
 }
 
@@ -73,4 +73,56 @@ output "kms_key_arn" {
 output "api_routes" {
   description = "Routes served by the API, as \"METHOD /path\"."
   value       = module.api.routes
+}
+
+# The lake.
+
+output "InboundBucket" {
+  description = "Name of the inbound bucket: landing/ (compressed HES files), uncompressed/ (being ingested), processed/ (archive)."
+  value       = module.storage.lake_bucket_names["inbound"]
+}
+
+output "IntegratedBucket" {
+  description = "Name of the integrated bucket (the lake's Parquet tables, staging/, manifests/, errors/)."
+  value       = module.storage.lake_bucket_names["integrated"]
+}
+
+output "AthenaResultsBucket" {
+  description = "Name of the bucket receiving the lake workgroup's query results."
+  value       = module.storage.lake_bucket_names["athena_results"]
+}
+
+output "GlueDatabase" {
+  description = "Name of the lake's Glue database."
+  value       = module.catalog.database_name
+}
+
+output "AthenaWorkgroup" {
+  description = "Name of the lake's Athena workgroup."
+  value       = module.catalog.workgroup_name
+}
+
+output "AlertsTopicArn" {
+  description = "ARN of the alerts topic (failed input adapter runs)."
+  value       = module.alerts.topic_arn
+}
+
+output "LakeIngestStateMachineArn" {
+  description = "ARN of the lake-ingest state machine."
+  value       = module.workflows.lake_ingest_state_machine_arn
+}
+
+output "InputAdapterStateMachineArn" {
+  description = "ARN of the input-adapter state machine."
+  value       = module.workflows.input_adapter_state_machine_arn
+}
+
+output "lake_queue_urls" {
+  description = "URLs of the lake's queues (lake_jobs, uncompressed_objects, late_reads)."
+  value       = { for key in ["lake_jobs", "uncompressed_objects", "late_reads"] : key => module.queues.queue_urls[key] }
+}
+
+output "lake_tables" {
+  description = "Names of the lake's DynamoDB tables (integrations, lake_files)."
+  value       = { for key in ["integrations", "lake_files"] : key => module.tables.table_names[key] }
 }

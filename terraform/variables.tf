@@ -70,19 +70,19 @@ variable "kms_deletion_window_in_days" {
 }
 
 variable "table_deletion_protection" {
-  description = "Whether the file-requests table refuses deletion (set false, apply, then destroy)."
+  description = "Whether the DynamoDB tables (file-requests, integrations, lake-files) refuse deletion (set false, apply, then destroy)."
   type        = bool
   default     = true
 }
 
 variable "force_destroy_bucket" {
-  description = "Whether `terraform destroy` may delete the exports bucket while it holds objects."
+  description = "Whether `terraform destroy` may delete the buckets (exports, inbound, integrated, Athena results) and the Athena workgroup while they hold objects or queries."
   type        = bool
   default     = false
 }
 
 variable "access_logs_bucket_name" {
-  description = "Existing bucket for S3 server access logs of the exports bucket (e.g. the organisation's log archive); null disables them."
+  description = "Existing bucket for S3 server access logs of the stack's buckets (e.g. the organisation's log archive); null disables them."
   type        = string
   default     = null
 }
@@ -169,6 +169,275 @@ variable "finalize_heartbeat_seconds" {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Lake workflows (meterflow/stack.py LakeTuning: same names, same defaults; LakeTuning's
+# finalize_timeout_seconds is lake_finalize_timeout_seconds here, finalize_timeout_seconds being the
+# export workflow's)
+# ---------------------------------------------------------------------------------------------
+
+variable "range_max_concurrency" {
+  description = "Byte ranges of one file staged in parallel (MaxConcurrency of the lake-ingest StageRanges Map)."
+  type        = number
+  default     = 8
+
+  validation {
+    condition     = var.range_max_concurrency >= 1 && var.range_max_concurrency <= 40 && floor(var.range_max_concurrency) == var.range_max_concurrency
+    error_message = "A whole number from 1 to 40."
+  }
+}
+
+variable "compact_max_concurrency" {
+  description = "Partition groups of one file merged in parallel (MaxConcurrency of the lake-ingest CompactPartitions Map)."
+  type        = number
+  default     = 8
+
+  validation {
+    condition     = var.compact_max_concurrency >= 1 && var.compact_max_concurrency <= 40 && floor(var.compact_max_concurrency) == var.compact_max_concurrency
+    error_message = "A whole number from 1 to 40."
+  }
+}
+
+variable "split_timeout_seconds" {
+  description = "TimeoutSeconds of the lake-ingest SplitFile and PlanCompaction tasks."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.split_timeout_seconds >= 10 && var.split_timeout_seconds <= 900 && floor(var.split_timeout_seconds) == var.split_timeout_seconds
+    error_message = "A whole number of seconds from 10 to 900 (the worker is a Lambda function)."
+  }
+}
+
+variable "stage_timeout_seconds" {
+  description = "TimeoutSeconds of each StageRange task; the longest of stage, compact and transfer timeouts is the lake worker's Lambda timeout (lake-jobs visibility = that + 60)."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.stage_timeout_seconds >= 30 && var.stage_timeout_seconds <= 900 && floor(var.stage_timeout_seconds) == var.stage_timeout_seconds
+    error_message = "A whole number of seconds from 30 to 900 (Lambda's maximum timeout)."
+  }
+}
+
+variable "stage_heartbeat_seconds" {
+  description = "HeartbeatSeconds of each StageRange task (shorter than stage_timeout_seconds)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.stage_heartbeat_seconds >= 5 && floor(var.stage_heartbeat_seconds) == var.stage_heartbeat_seconds
+    error_message = "A whole number of seconds, at least 5."
+  }
+}
+
+variable "compact_timeout_seconds" {
+  description = "TimeoutSeconds of each CompactGroup task."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.compact_timeout_seconds >= 30 && var.compact_timeout_seconds <= 900 && floor(var.compact_timeout_seconds) == var.compact_timeout_seconds
+    error_message = "A whole number of seconds from 30 to 900 (Lambda's maximum timeout)."
+  }
+}
+
+variable "compact_heartbeat_seconds" {
+  description = "HeartbeatSeconds of each CompactGroup task (shorter than compact_timeout_seconds)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.compact_heartbeat_seconds >= 5 && floor(var.compact_heartbeat_seconds) == var.compact_heartbeat_seconds
+    error_message = "A whole number of seconds, at least 5."
+  }
+}
+
+variable "lake_finalize_timeout_seconds" {
+  description = "TimeoutSeconds of the lake-ingest FinalizeFile task (LakeTuning.finalize_timeout_seconds)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.lake_finalize_timeout_seconds >= 10 && var.lake_finalize_timeout_seconds <= 900 && floor(var.lake_finalize_timeout_seconds) == var.lake_finalize_timeout_seconds
+    error_message = "A whole number of seconds from 10 to 900 (the worker is a Lambda function)."
+  }
+}
+
+variable "hes_job_timeout_seconds" {
+  description = "TimeoutSeconds of the input adapter's HES API tasks (RequestFile, CheckFileStatus)."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.hes_job_timeout_seconds >= 10 && var.hes_job_timeout_seconds <= 900 && floor(var.hes_job_timeout_seconds) == var.hes_job_timeout_seconds
+    error_message = "A whole number of seconds from 10 to 900 (the worker is a Lambda function)."
+  }
+}
+
+variable "transfer_timeout_seconds" {
+  description = "TimeoutSeconds of the input adapter's DownloadFile and UncompressFile tasks."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.transfer_timeout_seconds >= 30 && var.transfer_timeout_seconds <= 900 && floor(var.transfer_timeout_seconds) == var.transfer_timeout_seconds
+    error_message = "A whole number of seconds from 30 to 900 (Lambda's maximum timeout)."
+  }
+}
+
+variable "transfer_heartbeat_seconds" {
+  description = "HeartbeatSeconds of the DownloadFile and UncompressFile tasks (shorter than transfer_timeout_seconds)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.transfer_heartbeat_seconds >= 5 && floor(var.transfer_heartbeat_seconds) == var.transfer_heartbeat_seconds
+    error_message = "A whole number of seconds, at least 5."
+  }
+}
+
+variable "hes_poll_interval_seconds" {
+  description = "Wait between two HES file status checks of the input adapter."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.hes_poll_interval_seconds >= 1 && floor(var.hes_poll_interval_seconds) == var.hes_poll_interval_seconds
+    error_message = "A whole number of seconds, at least 1."
+  }
+}
+
+variable "hes_poll_max_attempts" {
+  description = "HES file status checks before the input adapter gives up (PollTimeout)."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.hes_poll_max_attempts >= 1 && floor(var.hes_poll_max_attempts) == var.hes_poll_max_attempts
+    error_message = "A whole number, at least 1."
+  }
+}
+
+variable "ingest_poll_interval_seconds" {
+  description = "Wait between two lake-files status checks while the input adapter waits for ingestion."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.ingest_poll_interval_seconds >= 1 && floor(var.ingest_poll_interval_seconds) == var.ingest_poll_interval_seconds
+    error_message = "A whole number of seconds, at least 1."
+  }
+}
+
+variable "ingest_poll_max_attempts" {
+  description = "Lake-files status checks before the input adapter gives up (IngestTimeout)."
+  type        = number
+  default     = 180
+
+  validation {
+    condition     = var.ingest_poll_max_attempts >= 1 && floor(var.ingest_poll_max_attempts) == var.ingest_poll_max_attempts
+    error_message = "A whole number, at least 1."
+  }
+}
+
+variable "scheduler_rate_minutes" {
+  description = "Minutes between two runs of the input adapter scheduler (EventBridge rate expression)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.scheduler_rate_minutes >= 1 && floor(var.scheduler_rate_minutes) == var.scheduler_rate_minutes
+    error_message = "A whole number of minutes, at least 1."
+  }
+}
+
+variable "scheduler_enabled" {
+  description = "Whether the input adapter schedule is enabled (false pauses every integration without deleting anything)."
+  type        = bool
+  default     = true
+}
+
+# ---------------------------------------------------------------------------------------------
+# Lake storage, alerts and queries
+# ---------------------------------------------------------------------------------------------
+
+variable "inbound_processed_transition_days" {
+  description = "Days after which archived originals under processed/ in the inbound bucket move to S3 Glacier Instant Retrieval."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.inbound_processed_transition_days >= 1 && floor(var.inbound_processed_transition_days) == var.inbound_processed_transition_days
+    error_message = "A whole number of days, at least 1."
+  }
+}
+
+variable "inbound_transient_expiration_days" {
+  description = "Days after which leftovers under landing/ and uncompressed/ of the inbound bucket expire (the input adapter deletes them once a file is ingested; leftovers are failed runs kept for inspection)."
+  type        = number
+  default     = 14
+
+  validation {
+    condition     = var.inbound_transient_expiration_days >= 1 && floor(var.inbound_transient_expiration_days) == var.inbound_transient_expiration_days
+    error_message = "A whole number of days, at least 1."
+  }
+}
+
+variable "integrated_staging_expiration_days" {
+  description = "Days after which staged rows under staging/ of the integrated bucket expire (compaction consumes them within a run)."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.integrated_staging_expiration_days >= 1 && floor(var.integrated_staging_expiration_days) == var.integrated_staging_expiration_days
+    error_message = "A whole number of days, at least 1."
+  }
+}
+
+variable "integrated_noncurrent_version_expiration_days" {
+  description = "Days after which noncurrent versions in the integrated bucket (every partition rewrite leaves one) are deleted."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.integrated_noncurrent_version_expiration_days >= 1 && floor(var.integrated_noncurrent_version_expiration_days) == var.integrated_noncurrent_version_expiration_days
+    error_message = "A whole number of days, at least 1."
+  }
+}
+
+variable "athena_results_expiration_days" {
+  description = "Days after which Athena query results expire."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.athena_results_expiration_days >= 1 && floor(var.athena_results_expiration_days) == var.athena_results_expiration_days
+    error_message = "A whole number of days, at least 1."
+  }
+}
+
+variable "athena_bytes_scanned_cutoff_per_query" {
+  description = "Athena cancels a query of the lake workgroup that scans more than this many bytes."
+  type        = number
+  default     = 10737418240
+
+  validation {
+    condition     = var.athena_bytes_scanned_cutoff_per_query >= 10485760 && floor(var.athena_bytes_scanned_cutoff_per_query) == var.athena_bytes_scanned_cutoff_per_query
+    error_message = "A whole number of bytes, at least 10485760 (10 MB, Athena's minimum)."
+  }
+}
+
+variable "alert_email_addresses" {
+  description = "E-mail addresses subscribed to the alerts topic (each must confirm the subscription); empty = no subscription."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for address in var.alert_email_addresses : can(regex("^[^@ ]+@[^@ ]+\\.[^@ ]+$", address))])
+    error_message = "E-mail addresses."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
 # Lambda functions (Chalice deployment package)
 # ---------------------------------------------------------------------------------------------
 
@@ -235,6 +504,61 @@ variable "export_worker_memory_size" {
   validation {
     condition     = var.export_worker_memory_size >= 128 && var.export_worker_memory_size <= 10240
     error_message = "Lambda accepts 128 to 10240 MB."
+  }
+}
+
+variable "lake_worker_reserved_concurrency" {
+  description = "Reserved concurrent executions of the lake worker (at least range_max_concurrency per file ingested at once); -1 leaves it unreserved."
+  type        = number
+  default     = 16
+
+  validation {
+    condition     = var.lake_worker_reserved_concurrency >= -1 && floor(var.lake_worker_reserved_concurrency) == var.lake_worker_reserved_concurrency
+    error_message = "A whole number, -1 (unreserved) or more."
+  }
+}
+
+variable "lake_worker_memory_size" {
+  description = "Memory of the lake worker in MB (parsing, Parquet encoding and merges are CPU- and memory-bound)."
+  type        = number
+  default     = 3008
+
+  validation {
+    condition     = var.lake_worker_memory_size >= 128 && var.lake_worker_memory_size <= 10240
+    error_message = "Lambda accepts 128 to 10240 MB."
+  }
+}
+
+variable "start_file_ingest_reserved_concurrency" {
+  description = "Reserved concurrent executions of the start-file-ingest function; -1 leaves it unreserved."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.start_file_ingest_reserved_concurrency >= -1 && floor(var.start_file_ingest_reserved_concurrency) == var.start_file_ingest_reserved_concurrency
+    error_message = "A whole number, -1 (unreserved) or more."
+  }
+}
+
+variable "merge_late_reads_reserved_concurrency" {
+  description = "Reserved concurrent executions of the late-reads consumer; -1 leaves it unreserved."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.merge_late_reads_reserved_concurrency >= -1 && floor(var.merge_late_reads_reserved_concurrency) == var.merge_late_reads_reserved_concurrency
+    error_message = "A whole number, -1 (unreserved) or more."
+  }
+}
+
+variable "input_adapter_scheduler_reserved_concurrency" {
+  description = "Reserved concurrent executions of the input adapter scheduler (1: ticks never overlap); -1 leaves it unreserved."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.input_adapter_scheduler_reserved_concurrency >= -1 && floor(var.input_adapter_scheduler_reserved_concurrency) == var.input_adapter_scheduler_reserved_concurrency
+    error_message = "A whole number, -1 (unreserved) or more."
   }
 }
 

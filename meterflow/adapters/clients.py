@@ -27,6 +27,9 @@ class AwsClients:
     dynamodb: Any
     stepfunctions: Any
     secretsmanager: Any
+    events: Any = None
+    sns: Any = None
+    athena: Any = None
 
 
 def aws_clients(region: str, session: boto3.session.Session | None = None) -> AwsClients:
@@ -41,4 +44,7 @@ def aws_clients(region: str, session: boto3.session.Session | None = None) -> Aw
         dynamodb=client("dynamodb"),
         stepfunctions=client("stepfunctions"),
         secretsmanager=client("secretsmanager"),
+        events=client("events"),
+        sns=client("sns"),
+        athena=client("athena"),
     )

@@ -47,3 +47,17 @@ class ExportIntegrityError(DomainError):
 
     status_code = 500
     code = "ExportIntegrityError"
+
+
+class RetryableError(DomainError):
+    """A failure that a retry can cure (a lost race, a briefly missing object): the workflow retries it."""
+
+    status_code = 503
+    code = "TransientError"
+
+
+class IntegrityError(DomainError):
+    """Counts that must add up do not: the step must fail loudly rather than publish wrong numbers."""
+
+    status_code = 500
+    code = "IntegrityError"

@@ -98,6 +98,35 @@ def bootstrap(spec: StackSpec, clients: AwsClients, sftp_private_key_pem: str) -
             raise
         clients.secretsmanager.put_secret_value(SecretId=secret.name, SecretString=sftp_private_key_pem)
 
+    for topic in spec.topics:
+        clients.sns.create_topic(Name=topic.name)
+
+    queue_arns = {key: spec.queue_arn(key) for key in queue_urls}
+    for bucket_key in {notification.bucket_key for notification in spec.notifications}:
+        clients.s3.put_bucket_notification_configuration(
+            Bucket=spec.bucket(bucket_key).name,
+            NotificationConfiguration={
+                "QueueConfigurations": [
+                    {
+                        "Id": f"{notification.queue_key}-{notification.prefix.strip('/')}",
+                        "QueueArn": queue_arns[notification.queue_key],
+                        "Events": ["s3:ObjectCreated:*"],
+                        "Filter": {
+                            "Key": {"FilterRules": [{"Name": "prefix", "Value": notification.prefix}]}
+                        },
+                    }
+                    for notification in spec.notifications
+                    if notification.bucket_key == bucket_key
+                ]
+            },
+        )
+
+    for rule in spec.event_rules:
+        clients.events.put_rule(Name=rule.name, EventPattern=json.dumps(rule.event_pattern), State="ENABLED")
+        clients.events.put_targets(
+            Rule=rule.name, Targets=[{"Id": rule.queue_key, "Arn": queue_arns[rule.queue_key]}]
+        )
+
     role_arn = _LOCAL_ROLE_ARN.format(account=spec.account_id, stack=spec.stack_name)
     for machine in spec.state_machines:
         definition = machine.render()

@@ -13,7 +13,7 @@ import os
 import socket
 import threading
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,8 @@ from meterflow.runtime.sftp_server import S3SftpServer
 from meterflow.runtime.ssh_keys import generate_ssh_keypair
 from meterflow.runtime.worker_host import QueueBinding, WorkerHost
 from meterflow.settings import Settings
-from meterflow.stack import ExportTuning, StackSpec, stack_spec
+from meterflow.lake_settings import LakeSettings
+from meterflow.stack import ExportTuning, LakeTuning, StackSpec, stack_spec
 
 logger = logging.getLogger("meterflow.localcloud")
 
@@ -56,6 +57,12 @@ class LocalCloudConfig:
     export_chunk_records: int = 120_000
     heartbeat_interval_seconds: float = 15.0
     fixed_now: datetime | None = None
+    lake: LakeTuning = field(default_factory=LakeTuning)
+    lake_workers: int = 2
+    late_threshold_minutes: int = 60
+    range_min_bytes: int = 8 * 1024 * 1024
+    # The local stand-in for the EventBridge schedule: how often due integrations are started.
+    scheduler_interval_seconds: float = 60.0
     # None: embedded moto server. A URL: an existing cloud (LocalStack, or AWS itself).
     endpoint_url: str | None = None
 
@@ -77,6 +84,9 @@ class LocalCloud:
         self.spec: StackSpec | None = None
         self.settings: Settings | None = None
         self.known_hosts_path = config.state_dir / "known_hosts"
+        self.lake_settings: LakeSettings | None = None
+        self._scheduler: threading.Thread | None = None
+        self._scheduler_stop = threading.Event()
 
     # --------------------------------------------------------------------------------- lifecycle
     def start(self) -> LocalCloud:
@@ -101,7 +111,12 @@ class LocalCloud:
         self.clients = aws_clients(config.region)
         account_id = self.clients_account_id()
         self.spec = stack_spec(
-            config.stack_name, config.region, account_id, config.tuning, queue_endpoint=self.endpoint_url
+            config.stack_name,
+            config.region,
+            account_id,
+            config.tuning,
+            queue_endpoint=self.endpoint_url,
+            lake=config.lake,
         )
         user_key = generate_ssh_keypair()
         queue_urls = bootstrap(self.spec, self.clients, user_key.private_pem)
@@ -118,11 +133,34 @@ class LocalCloud:
             heartbeat_interval_seconds=config.heartbeat_interval_seconds,
             fixed_now=config.fixed_now,
         )
+        spec = self.spec
+        self.lake_settings = LakeSettings(
+            region=config.region,
+            inbound_bucket=spec.bucket("inbound").name,
+            integrated_bucket=spec.bucket("integrated").name,
+            lake_jobs_queue_url=queue_urls["lake_jobs"],
+            integrations_table=spec.table("integrations").name,
+            lake_files_table=spec.table("lake_files").name,
+            lake_ingest_state_machine_arn=spec.state_machine_arn("lake_ingest"),
+            input_adapter_state_machine_arn=spec.state_machine_arn("input_adapter"),
+            alerts_topic_arn=spec.topic_arn("alerts"),
+            glue_database=spec.glue_database,
+            athena_workgroup=spec.athena_workgroup,
+            query_engine="duckdb",
+            late_threshold_minutes=config.late_threshold_minutes,
+            range_min_bytes=config.range_min_bytes,
+            heartbeat_interval_seconds=config.heartbeat_interval_seconds,
+            fixed_now=config.fixed_now,
+        )
         runtime_env = {
             **environment,
             **self.settings.to_env(),
-            "MF_FILE_REQUESTS_QUEUE_NAME": self.spec.queue("file_requests").name,
-            "MF_EXPORT_JOBS_QUEUE_NAME": self.spec.queue("export_jobs").name,
+            **self.lake_settings.to_env(),
+            "MF_FILE_REQUESTS_QUEUE_NAME": spec.queue("file_requests").name,
+            "MF_EXPORT_JOBS_QUEUE_NAME": spec.queue("export_jobs").name,
+            "MF_LAKE_JOBS_QUEUE_NAME": spec.queue("lake_jobs").name,
+            "MF_UNCOMPRESSED_OBJECTS_QUEUE_NAME": spec.queue("uncompressed_objects").name,
+            "MF_LATE_READS_QUEUE_NAME": spec.queue("late_reads").name,
         }
         os.environ.update(runtime_env)
 
@@ -130,6 +168,7 @@ class LocalCloud:
         self.workers.start()
         self._start_api()
         self._start_sftp(user_key.public_openssh)
+        self._start_scheduler()
         return self
 
     def clients_account_id(self) -> str:
@@ -175,6 +214,27 @@ class LocalCloud:
                 processes=1,
             ),
             QueueBinding(
+                "lake-jobs",
+                queue_urls["lake_jobs"],
+                arn("lake_jobs"),
+                "chalice_app.app:run_lake_job",
+                processes=self.config.lake_workers,
+            ),
+            QueueBinding(
+                "uncompressed-objects",
+                queue_urls["uncompressed_objects"],
+                arn("uncompressed_objects"),
+                "chalice_app.app:start_file_ingest",
+                processes=1,
+            ),
+            QueueBinding(
+                "late-reads",
+                queue_urls["late_reads"],
+                arn("late_reads"),
+                "chalice_app.app:merge_late_reads",
+                processes=1,
+            ),
+            QueueBinding(
                 "export-jobs",
                 queue_urls["export_jobs"],
                 arn("export_jobs"),
@@ -182,6 +242,42 @@ class LocalCloud:
                 processes=self.config.export_workers,
             ),
         ]
+
+    def _start_scheduler(self) -> None:
+        """Calls the scheduled handler (an EventBridge schedule in AWS) every interval."""
+        from chalice_app.app import schedule_input_adapters
+
+        def tick() -> None:
+            while not self._scheduler_stop.wait(self.config.scheduler_interval_seconds):
+                try:
+                    schedule_input_adapters(self._scheduled_event(), None)
+                except Exception:
+                    logger.exception("input adapter scheduler tick failed")
+
+        self._scheduler = threading.Thread(target=tick, name="scheduler", daemon=True)
+        self._scheduler.start()
+
+    def run_scheduler_once(self) -> None:
+        """One scheduler tick now, as the EventBridge schedule would deliver it."""
+        from chalice_app.app import schedule_input_adapters
+
+        schedule_input_adapters(self._scheduled_event(), None)
+
+    def _scheduled_event(self) -> dict[str, Any]:
+        import uuid
+
+        assert self.spec is not None
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": self.spec.account_id,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self.spec.region,
+            "resources": [f"arn:aws:events:{self.spec.region}:{self.spec.account_id}:rule/scheduler"],
+            "detail": {},
+        }
 
     def _start_api(self) -> None:
         from chalice.config import Config
@@ -224,6 +320,7 @@ class LocalCloud:
         self.sftp.write_known_hosts(self.known_hosts_path)
 
     def stop(self) -> None:
+        self._scheduler_stop.set()
         if self.sftp is not None:
             self.sftp.stop()
         if self._api_server is not None:

@@ -5,15 +5,24 @@
 locals {
   routes = { for route in var.routes : "${route.method} ${route.path}" => route }
 
-  # "/readings/file" -> ["readings", "file"]; paths of one or two segments (validated).
+  # "/lake/queries/{name}" -> ["lake", "queries", "{name}"]; paths of one to three segments
+  # (validated), each resource keyed by its path without the leading "/".
   route_segments = { for key, route in local.routes : key => split("/", trimprefix(route.path, "/")) }
   level1_paths   = toset([for segments in values(local.route_segments) : segments[0]])
-  level2_paths   = toset([for segments in values(local.route_segments) : join("/", segments) if length(segments) == 2])
+  level2_paths   = toset([for segments in values(local.route_segments) : "${segments[0]}/${segments[1]}" if length(segments) >= 2])
+  level3_paths   = toset([for segments in values(local.route_segments) : join("/", segments) if length(segments) == 3])
 
   resource_ids = merge(
     { for path, resource in aws_api_gateway_resource.level1 : "/${path}" => resource.id },
     { for path, resource in aws_api_gateway_resource.level2 : "/${path}" => resource.id },
+    { for path, resource in aws_api_gateway_resource.level3 : "/${path}" => resource.id },
   )
+
+  # Path parameters ("{name}") of each route: declared on the method, "*" in the invoke permission.
+  path_parameters = {
+    for key, segments in local.route_segments :
+    key => [for segment in segments : trimsuffix(trimprefix(segment, "{"), "}") if startswith(segment, "{")]
+  }
 
   access_log_format = jsonencode({
     requestId          = "$context.requestId"
@@ -66,6 +75,14 @@ resource "aws_api_gateway_resource" "level2" {
   path_part   = split("/", each.value)[1]
 }
 
+resource "aws_api_gateway_resource" "level3" {
+  for_each = local.level3_paths
+
+  rest_api_id = aws_api_gateway_rest_api.this.id
+  parent_id   = aws_api_gateway_resource.level2["${split("/", each.value)[0]}/${split("/", each.value)[1]}"].id
+  path_part   = split("/", each.value)[2]
+}
+
 resource "aws_api_gateway_method" "this" {
   #checkov:skip=CKV2_AWS_53:Request validation lives in the Chalice app, which answers with the seed-000 error contract in AWS and in the local runtime alike; an API Gateway validator would answer differently in AWS only.
   for_each = local.routes
@@ -74,6 +91,8 @@ resource "aws_api_gateway_method" "this" {
   resource_id   = local.resource_ids[each.value.path]
   http_method   = each.value.method
   authorization = "AWS_IAM"
+
+  request_parameters = { for name in local.path_parameters[each.key] : "method.request.path.${name}" => true }
 }
 
 resource "aws_api_gateway_integration" "this" {
@@ -90,11 +109,12 @@ resource "aws_api_gateway_integration" "this" {
 resource "aws_lambda_permission" "this" {
   for_each = local.routes
 
-  statement_id  = "AllowApiGateway-${each.value.method}-${replace(trimprefix(each.value.path, "/"), "/", "-")}"
+  statement_id  = "AllowApiGateway-${each.value.method}-${replace(replace(replace(trimprefix(each.value.path, "/"), "/", "-"), "{", ""), "}", "")}"
   action        = "lambda:InvokeFunction"
   function_name = var.function_name
   principal     = "apigateway.amazonaws.com"
-  source_arn    = "${aws_api_gateway_rest_api.this.execution_arn}/*/${each.value.method}${each.value.path}"
+  # A path parameter matches any value: "/lake/queries/{name}" -> "/lake/queries/*".
+  source_arn = "${aws_api_gateway_rest_api.this.execution_arn}/*/${each.value.method}/${join("/", [for segment in local.route_segments[each.key] : startswith(segment, "{") ? "*" : segment])}"
 }
 
 resource "aws_api_gateway_deployment" "this" {
@@ -103,7 +123,7 @@ resource "aws_api_gateway_deployment" "this" {
   triggers = {
     redeployment = sha1(jsonencode([
       var.routes,
-      [for method in aws_api_gateway_method.this : [method.id, method.authorization]],
+      [for method in aws_api_gateway_method.this : [method.id, method.authorization, method.request_parameters]],
       [for integration in aws_api_gateway_integration.this : [integration.id, integration.uri]],
     ]))
   }

@@ -4,7 +4,7 @@ variable "name" {
 }
 
 variable "routes" {
-  description = "Routes of the Chalice app: HTTP method and path of one or two segments (e.g. GET /readings/file)."
+  description = "Routes of the Chalice app: HTTP method and path of one to three segments, a segment being a name or a path parameter in braces (e.g. GET /readings/file, GET /lake/queries/{name})."
   type = list(object({
     method = string
     path   = string
@@ -14,9 +14,10 @@ variable "routes" {
     condition = alltrue([
       for route in var.routes :
       contains(["GET", "POST", "PUT", "PATCH", "DELETE"], route.method)
-      && can(regex("^/[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)?$", route.path))
+      && can(regex("^(/([A-Za-z0-9_-]+|[{][A-Za-z0-9_]+[}])){1,3}$", route.path))
+      && !startswith(route.path, "/{")
     ])
-    error_message = "Methods are GET, POST, PUT, PATCH or DELETE; paths are /segment or /segment/segment (no path parameters)."
+    error_message = "Methods are GET, POST, PUT, PATCH or DELETE; paths are one to three segments (/segment, /segment/{parameter}, ...), the first one not a parameter."
   }
 
   validation {

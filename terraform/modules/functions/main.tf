@@ -1,5 +1,5 @@
-# The three Lambda functions of the Chalice app, declared here instead of in the chalice.tf.json
-# that `chalice package --pkg-format terraform` emits (see terraform/README.md, "Chalice"). The
+# The Lambda functions of the Chalice app, declared here instead of in the chalice.tf.json that
+# `chalice package --pkg-format terraform` emits (see terraform/README.md, "Chalice"). The
 # deployment zip is Chalice's; names, roles, triggers and the API are ours.
 
 locals {
@@ -25,13 +25,45 @@ locals {
       memory_size          = var.export_worker_memory_size
       reserved_concurrency = var.reserved_concurrency.export_worker
     }
+    lake_worker = {
+      name                 = var.function_names.lake_worker
+      handler              = "app.run_lake_job"
+      timeout              = var.lake_worker_timeout_seconds
+      memory_size          = var.lake_worker_memory_size
+      reserved_concurrency = var.reserved_concurrency.lake_worker
+    }
+    start_file_ingest = {
+      name                 = var.function_names.start_file_ingest
+      handler              = "app.start_file_ingest"
+      timeout              = var.start_file_ingest_timeout_seconds
+      memory_size          = var.start_file_ingest_memory_size
+      reserved_concurrency = var.reserved_concurrency.start_file_ingest
+    }
+    merge_late_reads = {
+      name                 = var.function_names.merge_late_reads
+      handler              = "app.merge_late_reads"
+      timeout              = var.merge_late_reads_timeout_seconds
+      memory_size          = var.merge_late_reads_memory_size
+      reserved_concurrency = var.reserved_concurrency.merge_late_reads
+    }
+    input_adapter_scheduler = {
+      name                 = var.function_names.input_adapter_scheduler
+      handler              = "app.schedule_input_adapters"
+      timeout              = var.input_adapter_scheduler_timeout_seconds
+      memory_size          = var.input_adapter_scheduler_memory_size
+      reserved_concurrency = var.reserved_concurrency.input_adapter_scheduler
+    }
   }
 
   # Separate from local.functions: the policies reference the log groups, which iterate over it.
   policies = {
-    api               = data.aws_iam_policy_document.api.json
-    start_file_export = data.aws_iam_policy_document.start_file_export.json
-    export_worker     = data.aws_iam_policy_document.export_worker.json
+    api                     = data.aws_iam_policy_document.api.json
+    start_file_export       = data.aws_iam_policy_document.start_file_export.json
+    export_worker           = data.aws_iam_policy_document.export_worker.json
+    lake_worker             = data.aws_iam_policy_document.lake_worker.json
+    start_file_ingest       = data.aws_iam_policy_document.start_file_ingest.json
+    merge_late_reads        = data.aws_iam_policy_document.merge_late_reads.json
+    input_adapter_scheduler = data.aws_iam_policy_document.input_adapter_scheduler.json
   }
 
   # SQS-triggered functions and their queues. Failed messages return to the queue and, after the
@@ -39,9 +71,27 @@ locals {
   event_sources = {
     start_file_export = var.file_requests_queue_arn
     export_worker     = var.export_jobs_queue_arn
+    lake_worker       = var.lake_jobs_queue_arn
+    start_file_ingest = var.uncompressed_objects_queue_arn
+    merge_late_reads  = var.late_reads_queue_arn
   }
 
   s3_object_arns = [for prefix in [var.staging_prefix, var.exports_prefix] : "${var.bucket_arn}/${prefix}*"]
+
+  # The Glue Data Catalog resources Athena reads for the lake's queries.
+  glue_arns = [
+    "arn:${var.partition}:glue:${var.region}:${var.account_id}:catalog",
+    "arn:${var.partition}:glue:${var.region}:${var.account_id}:database/${var.glue_database_name}",
+    "arn:${var.partition}:glue:${var.region}:${var.account_id}:table/${var.glue_database_name}/*",
+  ]
+  default_event_bus_arn = "arn:${var.partition}:events:${var.region}:${var.account_id}:event-bus/default"
+
+  consume_actions = [
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ChangeMessageVisibility",
+  ]
 }
 
 resource "aws_cloudwatch_log_group" "this" {
@@ -125,6 +175,70 @@ data "aws_iam_policy_document" "api" {
       test     = "StringEquals"
       variable = "kms:ViaService"
       values   = ["sqs.${var.region}.amazonaws.com"]
+    }
+  }
+
+  # GET /lake/queries/{name}: named Athena queries in the lake workgroup, which enforces its result
+  # location and encryption. StopQueryExecution cancels a query that outlives the API's timeout.
+  statement {
+    sid = "QueryLake"
+    actions = [
+      "athena:StartQueryExecution",
+      "athena:GetQueryExecution",
+      "athena:GetQueryResults",
+      "athena:StopQueryExecution",
+    ]
+    resources = [var.athena_workgroup_arn]
+  }
+
+  statement {
+    sid = "ReadLakeCatalog"
+    actions = [
+      "glue:GetDatabase",
+      "glue:GetTable",
+      "glue:GetTables",
+      "glue:GetPartition",
+      "glue:GetPartitions",
+      "glue:BatchGetPartition",
+    ]
+    resources = local.glue_arns
+  }
+
+  # Athena reads the tables' objects with the caller's permissions: only the table prefixes.
+  statement {
+    sid       = "ReadLakeTables"
+    actions   = ["s3:GetObject"]
+    resources = [for prefix in var.lake_table_prefixes : "${var.integrated_bucket_arn}/${prefix}/*"]
+  }
+
+  # Athena lists the partitions' prefixes and locates both buckets.
+  statement {
+    sid       = "ListLakeAndResults"
+    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+    resources = [var.integrated_bucket_arn, var.athena_results_bucket_arn]
+  }
+
+  statement {
+    sid = "WriteQueryResults"
+    actions = [
+      "s3:GetObject",
+      "s3:PutObject",
+      "s3:AbortMultipartUpload",
+      "s3:ListMultipartUploadParts",
+    ]
+    resources = ["${var.athena_results_bucket_arn}/${var.athena_results_prefix}*"]
+  }
+
+  # Lake objects and query results are SSE-KMS with the stack key.
+  statement {
+    sid       = "EncryptLakeObjects"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${var.region}.amazonaws.com"]
     }
   }
 }
@@ -215,6 +329,195 @@ data "aws_iam_policy_document" "export_worker" {
   }
 }
 
+# ---------------------------------------------------------------------------------------------
+# Lake functions
+# ---------------------------------------------------------------------------------------------
+
+# run_lake_job: every job of both lake workflows (split, stage, plan, compact and finalize a file;
+# request, check, download and uncompress a HES file).
+data "aws_iam_policy_document" "lake_worker" {
+  source_policy_documents = [data.aws_iam_policy_document.common["lake_worker"].json]
+
+  statement {
+    sid = "ReadWriteLakeObjects"
+    actions = [
+      "s3:GetObject",
+      "s3:PutObject",
+      "s3:DeleteObject",
+      "s3:AbortMultipartUpload",
+      "s3:ListMultipartUploadParts",
+    ]
+    resources = ["${var.inbound_bucket_arn}/*", "${var.integrated_bucket_arn}/*"]
+  }
+
+  # Listing partitions and staged objects; a missing key must be a 404, not a 403.
+  statement {
+    sid       = "ListLakeBuckets"
+    actions   = ["s3:ListBucket"]
+    resources = [var.inbound_bucket_arn, var.integrated_bucket_arn]
+  }
+
+  statement {
+    sid       = "EncryptLakeObjects"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${var.region}.amazonaws.com"]
+    }
+  }
+
+  # The task-token APIs have no resource type: AWS requires Resource "*" (see the export worker).
+  statement {
+    sid       = "ReportTaskResults"
+    actions   = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
+    resources = ["*"]
+  }
+
+  # download_hes_file: the SFTP user's private key.
+  statement {
+    sid       = "ReadSftpKey"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.sftp_secret_arn]
+  }
+
+  statement {
+    sid       = "DecryptSftpKey"
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${var.region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "IntegrationsAndLakeFiles"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"]
+    resources = [var.integrations_table_arn, var.lake_files_table_arn]
+  }
+
+  # Range workers announce staged late reads (source meterflow.lake, LateReadsStaged).
+  statement {
+    sid       = "AnnounceLateReads"
+    actions   = ["events:PutEvents"]
+    resources = [local.default_event_bus_arn]
+  }
+
+  statement {
+    sid       = "ConsumeLakeJobs"
+    actions   = local.consume_actions
+    resources = [var.lake_jobs_queue_arn]
+  }
+}
+
+# start_file_ingest: an object under uncompressed/ starts the lake-ingest workflow.
+data "aws_iam_policy_document" "start_file_ingest" {
+  source_policy_documents = [data.aws_iam_policy_document.common["start_file_ingest"].json]
+
+  statement {
+    sid       = "StartLakeIngest"
+    actions   = ["states:StartExecution"]
+    resources = [var.lake_ingest_state_machine_arn]
+  }
+
+  # HeadObject is authorised by s3:GetObject; GetObject reads the file's first bytes.
+  statement {
+    sid       = "ReadUncompressedObjects"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.inbound_bucket_arn}/${var.inbound_uncompressed_prefix}*"]
+  }
+
+  # Without a condition on purpose: an object that is gone by the time its event is read (already
+  # ingested and deleted) must answer 404, which S3 only does for callers with s3:ListBucket; a
+  # HeadObject request carries no s3:prefix for a condition to match.
+  statement {
+    sid       = "ListInbound"
+    actions   = ["s3:ListBucket"]
+    resources = [var.inbound_bucket_arn]
+  }
+
+  statement {
+    sid       = "DecryptUncompressedObjects"
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${var.region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "ConsumeUncompressedObjects"
+    actions   = local.consume_actions
+    resources = [var.uncompressed_objects_queue_arn]
+  }
+}
+
+# merge_late_reads: merges staged late reads into their partitions of the integrated zone.
+data "aws_iam_policy_document" "merge_late_reads" {
+  source_policy_documents = [data.aws_iam_policy_document.common["merge_late_reads"].json]
+
+  statement {
+    sid = "ReadWriteIntegrated"
+    actions = [
+      "s3:GetObject",
+      "s3:PutObject",
+      "s3:DeleteObject",
+      "s3:AbortMultipartUpload",
+      "s3:ListMultipartUploadParts",
+    ]
+    resources = ["${var.integrated_bucket_arn}/*"]
+  }
+
+  statement {
+    sid       = "ListIntegrated"
+    actions   = ["s3:ListBucket"]
+    resources = [var.integrated_bucket_arn]
+  }
+
+  statement {
+    sid       = "EncryptIntegratedObjects"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${var.region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "ConsumeLateReads"
+    actions   = local.consume_actions
+    resources = [var.late_reads_queue_arn]
+  }
+}
+
+# schedule_input_adapters: finds the integrations that are due and starts an input adapter for each.
+data "aws_iam_policy_document" "input_adapter_scheduler" {
+  source_policy_documents = [data.aws_iam_policy_document.common["input_adapter_scheduler"].json]
+
+  statement {
+    sid       = "FindDueIntegrations"
+    actions   = ["dynamodb:Scan", "dynamodb:Query"]
+    resources = [var.integrations_table_arn, "${var.integrations_table_arn}/index/*"]
+  }
+
+  statement {
+    sid       = "StartInputAdapters"
+    actions   = ["states:StartExecution"]
+    resources = [var.input_adapter_state_machine_arn]
+  }
+}
+
 resource "aws_iam_role" "this" {
   for_each = local.functions
 
@@ -237,8 +540,8 @@ resource "aws_iam_role_policy" "this" {
 # ---------------------------------------------------------------------------------------------
 
 resource "aws_lambda_function" "this" {
-  #checkov:skip=CKV_AWS_116:No function is invoked asynchronously: the API synchronously by API Gateway, the other two by SQS event source mappings, whose failed messages go to the source queue's DLQ (redrive policy). A function DLQ would never receive anything.
-  #checkov:skip=CKV_AWS_117:The functions only call public AWS APIs (S3, SQS, DynamoDB, Step Functions) and reach nothing inside a VPC; a VPC would add NAT or interface endpoints and cold-start cost without isolating anything.
+  #checkov:skip=CKV_AWS_116:The API is invoked synchronously by API Gateway and the workers by SQS event source mappings, whose failed messages go to the source queue's DLQ (redrive policy). Only the input adapter scheduler is invoked asynchronously (EventBridge schedule), and a failed tick needs no dead letter: the next tick repeats it, so its retries are off (aws_lambda_function_event_invoke_config).
+  #checkov:skip=CKV_AWS_117:The functions only call public endpoints (S3, SQS, DynamoDB, Step Functions, Athena, Glue, EventBridge, Secrets Manager, the HES API and its public SFTP server) and reach nothing inside a VPC; a VPC would add NAT or interface endpoints and cold-start cost without isolating anything.
   #checkov:skip=CKV_AWS_272:The zip is built by `make package` (chalice package) and not signed: AWS Signer is not set up for this open-source project. Terraform deploys exactly the file whose hash it records in source_code_hash.
   for_each = local.functions
 
@@ -290,4 +593,12 @@ resource "aws_lambda_event_source_mapping" "this" {
       maximum_concurrency = scaling_config.value
     }
   }
+}
+
+# EventBridge invokes the scheduler asynchronously. A failed or late tick is not retried: the next
+# tick, scheduler_rate_minutes later, finds the same due integrations.
+resource "aws_lambda_function_event_invoke_config" "input_adapter_scheduler" {
+  function_name                = aws_lambda_function.this["input_adapter_scheduler"].function_name
+  maximum_retry_attempts       = 0
+  maximum_event_age_in_seconds = 60
 }

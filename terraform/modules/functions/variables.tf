@@ -1,9 +1,13 @@
 variable "function_names" {
-  description = "Function names by role: api (API Gateway proxy), start_file_export (file-requests consumer), export_worker (export-jobs consumer)."
+  description = "Function names by role: api (API Gateway proxy), start_file_export (file-requests consumer), export_worker (export-jobs consumer), lake_worker (lake-jobs consumer), start_file_ingest (uncompressed-objects consumer), merge_late_reads (late-reads consumer), input_adapter_scheduler (EventBridge schedule)."
   type = object({
-    api               = string
-    start_file_export = string
-    export_worker     = string
+    api                     = string
+    start_file_export       = string
+    export_worker           = string
+    lake_worker             = string
+    start_file_ingest       = string
+    merge_late_reads        = string
+    input_adapter_scheduler = string
   })
 
   validation {
@@ -62,6 +66,17 @@ variable "export_jobs_queue_arn" {
   type        = string
 }
 
+variable "account_id" {
+  description = "AWS account id (ARNs of the Glue catalog and the default event bus)."
+  type        = string
+}
+
+variable "partition" {
+  description = "AWS partition (aws, aws-cn, aws-us-gov)."
+  type        = string
+  default     = "aws"
+}
+
 variable "bucket_arn" {
   description = "ARN of the exports bucket."
   type        = string
@@ -81,6 +96,96 @@ variable "state_machine_arn" {
   description = "ARN of the HES export state machine (start_file_export starts it)."
   type        = string
 }
+
+# -- lake ---------------------------------------------------------------------------------------
+
+variable "lake_jobs_queue_arn" {
+  description = "ARN of the lake-jobs queue (lake_worker consumes)."
+  type        = string
+}
+
+variable "uncompressed_objects_queue_arn" {
+  description = "ARN of the uncompressed-objects queue (start_file_ingest consumes)."
+  type        = string
+}
+
+variable "late_reads_queue_arn" {
+  description = "ARN of the late-reads queue (merge_late_reads consumes)."
+  type        = string
+}
+
+variable "inbound_bucket_arn" {
+  description = "ARN of the inbound bucket."
+  type        = string
+}
+
+variable "inbound_uncompressed_prefix" {
+  description = "Key prefix of uncompressed files being ingested in the inbound bucket."
+  type        = string
+  default     = "uncompressed/"
+}
+
+variable "integrated_bucket_arn" {
+  description = "ARN of the integrated bucket (the lake's tables)."
+  type        = string
+}
+
+variable "lake_table_prefixes" {
+  description = "Key prefixes of the lake's Glue tables in the integrated bucket, without slashes at either end (the API reads them through Athena)."
+  type        = list(string)
+
+  validation {
+    condition     = alltrue([for prefix in var.lake_table_prefixes : length(prefix) > 0 && !startswith(prefix, "/") && !endswith(prefix, "/")])
+    error_message = "Non-empty prefixes without a leading or trailing '/'."
+  }
+}
+
+variable "athena_results_bucket_arn" {
+  description = "ARN of the Athena results bucket."
+  type        = string
+}
+
+variable "athena_results_prefix" {
+  description = "Key prefix of the lake workgroup's query results."
+  type        = string
+}
+
+variable "athena_workgroup_arn" {
+  description = "ARN of the lake's Athena workgroup (the API runs its queries there)."
+  type        = string
+}
+
+variable "glue_database_name" {
+  description = "Name of the lake's Glue database."
+  type        = string
+}
+
+variable "integrations_table_arn" {
+  description = "ARN of the integrations table."
+  type        = string
+}
+
+variable "lake_files_table_arn" {
+  description = "ARN of the lake-files table."
+  type        = string
+}
+
+variable "lake_ingest_state_machine_arn" {
+  description = "ARN of the lake-ingest state machine (start_file_ingest starts it)."
+  type        = string
+}
+
+variable "input_adapter_state_machine_arn" {
+  description = "ARN of the input-adapter state machine (input_adapter_scheduler starts it)."
+  type        = string
+}
+
+variable "sftp_secret_arn" {
+  description = "ARN of the secret holding the SFTP user's private key (the lake worker downloads HES files with it)."
+  type        = string
+}
+
+# -- sizes and timeouts -------------------------------------------------------------------------
 
 variable "api_timeout_seconds" {
   description = "Timeout of the API function (API Gateway gives up after 29 s)."
@@ -147,12 +252,103 @@ variable "export_worker_memory_size" {
   }
 }
 
+variable "lake_worker_timeout_seconds" {
+  description = "Timeout of the lake worker (the stack passes the longest lake job timeout; the lake-jobs visibility timeout is 60 s longer)."
+  type        = number
+
+  validation {
+    condition     = var.lake_worker_timeout_seconds >= 1 && var.lake_worker_timeout_seconds <= 900
+    error_message = "Lambda allows at most 900 seconds."
+  }
+}
+
+variable "lake_worker_memory_size" {
+  description = "Memory of the lake worker in MB."
+  type        = number
+  default     = 3008
+
+  validation {
+    condition     = var.lake_worker_memory_size >= 128 && var.lake_worker_memory_size <= 10240
+    error_message = "Lambda accepts 128-10240 MB."
+  }
+}
+
+variable "start_file_ingest_timeout_seconds" {
+  description = "Timeout of the start-file-ingest function; must not exceed the uncompressed-objects queue's visibility timeout (60 s)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.start_file_ingest_timeout_seconds >= 1 && var.start_file_ingest_timeout_seconds <= 60
+    error_message = "Between 1 and 60 seconds (the uncompressed-objects visibility timeout)."
+  }
+}
+
+variable "start_file_ingest_memory_size" {
+  description = "Memory of the start-file-ingest function in MB."
+  type        = number
+  default     = 512
+
+  validation {
+    condition     = var.start_file_ingest_memory_size >= 128 && var.start_file_ingest_memory_size <= 10240
+    error_message = "Lambda accepts 128-10240 MB."
+  }
+}
+
+variable "merge_late_reads_timeout_seconds" {
+  description = "Timeout of the late-reads consumer; must not exceed the late-reads queue's visibility timeout (300 s)."
+  type        = number
+  default     = 240
+
+  validation {
+    condition     = var.merge_late_reads_timeout_seconds >= 1 && var.merge_late_reads_timeout_seconds <= 300
+    error_message = "Between 1 and 300 seconds (the late-reads visibility timeout)."
+  }
+}
+
+variable "merge_late_reads_memory_size" {
+  description = "Memory of the late-reads consumer in MB (it rewrites whole partitions)."
+  type        = number
+  default     = 2048
+
+  validation {
+    condition     = var.merge_late_reads_memory_size >= 128 && var.merge_late_reads_memory_size <= 10240
+    error_message = "Lambda accepts 128-10240 MB."
+  }
+}
+
+variable "input_adapter_scheduler_timeout_seconds" {
+  description = "Timeout of the input adapter scheduler."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.input_adapter_scheduler_timeout_seconds >= 1 && var.input_adapter_scheduler_timeout_seconds <= 900
+    error_message = "Lambda allows at most 900 seconds."
+  }
+}
+
+variable "input_adapter_scheduler_memory_size" {
+  description = "Memory of the input adapter scheduler in MB."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.input_adapter_scheduler_memory_size >= 128 && var.input_adapter_scheduler_memory_size <= 10240
+    error_message = "Lambda accepts 128-10240 MB."
+  }
+}
+
 variable "reserved_concurrency" {
   description = "Reserved concurrent executions per function; -1 leaves a function unreserved."
   type = object({
-    api               = number
-    start_file_export = number
-    export_worker     = number
+    api                     = number
+    start_file_export       = number
+    export_worker           = number
+    lake_worker             = number
+    start_file_ingest       = number
+    merge_late_reads        = number
+    input_adapter_scheduler = number
   })
 
   validation {

@@ -72,8 +72,33 @@ data "aws_iam_policy_document" "key" {
     }
   }
 
-  # SQS, S3, DynamoDB, Secrets Manager, Lambda and Step Functions use the key on behalf of the
-  # calling principal (kms:ViaService); the stack's IAM roles carry those permissions.
+  # S3 event notifications and EventBridge targets send to encrypted queues as the service itself,
+  # not on behalf of an IAM principal, so they need a key-policy grant too. SQS binds every data key
+  # to its queue (encryption context aws:sqs:arn): the grant covers the named queues only.
+  dynamic "statement" {
+    for_each = var.queue_service_senders
+
+    content {
+      sid       = statement.key
+      effect    = "Allow"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = ["*"]
+
+      principals {
+        type        = "Service"
+        identifiers = [statement.value.service]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:EncryptionContext:aws:sqs:arn"
+        values   = statement.value.queue_arns
+      }
+    }
+  }
+
+  # SQS, S3, DynamoDB, SNS, Secrets Manager, Lambda, Athena and Step Functions use the key on behalf
+  # of the calling principal (kms:ViaService); the stack's IAM roles carry those permissions.
 }
 
 resource "aws_kms_key" "this" {

@@ -39,6 +39,20 @@ variable "log_group_names" {
   type        = list(string)
 }
 
+variable "queue_service_senders" {
+  description = "AWS services that send to queues encrypted with this key as themselves (S3 event notifications, EventBridge targets), by key-policy statement id: the service principal and the ARNs of the queues it may send to."
+  type = map(object({
+    service    = string
+    queue_arns = list(string)
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for sid, sender in var.queue_service_senders : can(regex("^[A-Za-z0-9]+$", sid)) && endswith(sender.service, ".amazonaws.com")])
+    error_message = "Statement ids are alphanumeric; services are service principals (*.amazonaws.com)."
+  }
+}
+
 variable "administrator_arns" {
   description = "IAM principals allowed to administer (not use) the key, in addition to IAM policies of the account."
   type        = list(string)

@@ -41,9 +41,38 @@ resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
   })
 }
 
-# Queue policies: only TLS connections, whoever the caller.
+# Queue policies: only TLS connections, whoever the caller; AWS services that deliver to a queue
+# (S3 event notifications, EventBridge targets) may send from their one source ARN in this account.
 data "aws_iam_policy_document" "tls_only" {
   for_each = var.queues
+
+  dynamic "statement" {
+    for_each = each.value.service_senders
+
+    content {
+      sid       = "AllowServiceSender${statement.key}"
+      effect    = "Allow"
+      actions   = ["sqs:SendMessage"]
+      resources = [aws_sqs_queue.this[each.key].arn]
+
+      principals {
+        type        = "Service"
+        identifiers = [statement.value.service]
+      }
+
+      condition {
+        test     = "ArnEquals"
+        variable = "aws:SourceArn"
+        values   = [statement.value.source_arn]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "aws:SourceAccount"
+        values   = [var.account_id]
+      }
+    }
+  }
 
   statement {
     sid       = "DenyInsecureTransport"

@@ -1,9 +1,13 @@
 variable "queues" {
-  description = "Work queues by stack key (meterflow/stack.py QueueSpec): name, visibility timeout and the receive count after which a message moves to the queue's DLQ."
+  description = "Work queues by stack key (meterflow/stack.py QueueSpec): name, visibility timeout, the receive count after which a message moves to the queue's DLQ, and the AWS services that may send to the queue from one source ARN each (service principal, e.g. s3.amazonaws.com, and the bucket or rule ARN; [] for none)."
   type = map(object({
     name                       = string
     visibility_timeout_seconds = number
     max_receive_count          = number
+    service_senders = list(object({
+      service    = string
+      source_arn = string
+    }))
   }))
 
   validation {
@@ -12,8 +16,19 @@ variable "queues" {
       can(regex("^[A-Za-z0-9_-]{1,76}$", queue.name))
       && queue.visibility_timeout_seconds >= 0 && queue.visibility_timeout_seconds <= 43200
       && queue.max_receive_count >= 1 && queue.max_receive_count <= 1000
+      && alltrue([for sender in queue.service_senders : endswith(sender.service, ".amazonaws.com") && startswith(sender.source_arn, "arn:")])
     ])
-    error_message = "Queue names are 1-76 characters of A-Z a-z 0-9 _ - (80 with '-dlq'), visibility timeouts 0-43200 s, max receive counts 1-1000."
+    error_message = "Queue names are 1-76 characters of A-Z a-z 0-9 _ - (80 with '-dlq'), visibility timeouts 0-43200 s, max receive counts 1-1000; senders are service principals with a source ARN."
+  }
+}
+
+variable "account_id" {
+  description = "AWS account id: service senders must act for a resource of this account (aws:SourceAccount)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9]{12}$", var.account_id))
+    error_message = "The account id is 12 digits."
   }
 }
 

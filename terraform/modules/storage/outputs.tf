@@ -17,3 +17,13 @@ output "staging_prefix" {
   description = "Key prefix of chunk objects."
   value       = var.staging_prefix
 }
+
+output "lake_bucket_names" {
+  description = "Names of the lake buckets by stack key."
+  value       = { for key, bucket in aws_s3_bucket.lake : key => bucket.id }
+}
+
+output "lake_bucket_arns" {
+  description = "ARNs of the lake buckets by stack key."
+  value       = { for key, bucket in aws_s3_bucket.lake : key => bucket.arn }
+}

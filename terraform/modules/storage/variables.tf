@@ -85,3 +85,35 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "lake_buckets" {
+  description = "Lake buckets by stack key (meterflow/stack.py BucketSpec), each with the same protections as the exports bucket: name, days after which noncurrent versions are deleted (whole bucket), lifecycle rules by prefix (expiration and/or one transition, null where unused) and S3 -> SQS notifications for objects created under a prefix."
+  type = map(object({
+    name                               = string
+    noncurrent_version_expiration_days = number
+    lifecycle_rules = list(object({
+      id                       = string
+      prefix                   = string
+      expiration_days          = number
+      transition_days          = number
+      transition_storage_class = string
+    }))
+    queue_notifications = list(object({
+      id        = string
+      prefix    = string
+      queue_arn = string
+    }))
+  }))
+  default = {}
+
+  validation {
+    condition = alltrue([
+      for bucket in values(var.lake_buckets) :
+      can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", bucket.name))
+      && bucket.noncurrent_version_expiration_days >= 1
+      && alltrue([for rule in bucket.lifecycle_rules : endswith(rule.prefix, "/") && !startswith(rule.prefix, "/")])
+      && alltrue([for notification in bucket.queue_notifications : endswith(notification.prefix, "/") && !startswith(notification.prefix, "/")])
+    ])
+    error_message = "Bucket names are 3-63 characters of a-z, 0-9, '.' and '-'; noncurrent versions live at least a day; prefixes end with '/' and do not start with one."
+  }
+}

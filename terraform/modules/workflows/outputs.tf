@@ -17,3 +17,18 @@ output "log_group_name" {
   description = "Name of the state machine's log group."
   value       = aws_cloudwatch_log_group.this.name
 }
+
+output "lake_ingest_state_machine_arn" {
+  description = "ARN of the lake-ingest state machine."
+  value       = aws_sfn_state_machine.lake_ingest.arn
+}
+
+output "input_adapter_state_machine_arn" {
+  description = "ARN of the input-adapter state machine."
+  value       = aws_sfn_state_machine.input_adapter.arn
+}
+
+output "lake_role_arns" {
+  description = "ARNs of the lake state machines' execution roles by workflow key."
+  value       = { for key, role in aws_iam_role.lake : key => role.arn }
+}

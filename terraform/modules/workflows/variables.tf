@@ -1,5 +1,5 @@
 variable "name" {
-  description = "Name of the state machine (meterflow/stack.py: <stack>-hes-export)."
+  description = "Name of the HES export state machine (meterflow/stack.py: <stack>-hes-export)."
   type        = string
 
   validation {
@@ -90,17 +90,143 @@ variable "worker_heartbeat_seconds" {
 }
 
 variable "log_group_name" {
-  description = "Name of the CloudWatch log group of the state machine's execution history."
+  description = "Name of the CloudWatch log group of the export state machine's execution history."
   type        = string
 }
 
 variable "log_retention_in_days" {
-  description = "Retention of the state machine's logs."
+  description = "Retention of the state machines' logs."
   type        = number
 }
 
 variable "tags" {
-  description = "Tags for the state machine, its role and its log group."
+  description = "Tags for the state machines, their roles and their log groups."
   type        = map(string)
   default     = {}
+}
+
+# ---------------------------------------------------------------------------------------------
+# Lake workflows
+# ---------------------------------------------------------------------------------------------
+
+variable "lake_ingest_name" {
+  description = "Name of the lake-ingest state machine (meterflow/stack.py: <stack>-lake-ingest)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,76}$", var.lake_ingest_name))
+    error_message = "State machine names here are 1-76 characters of A-Z a-z 0-9 _ - (the role adds '-sfn')."
+  }
+}
+
+variable "input_adapter_name" {
+  description = "Name of the input-adapter state machine (meterflow/stack.py: <stack>-input-adapter)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,76}$", var.input_adapter_name))
+    error_message = "State machine names here are 1-76 characters of A-Z a-z 0-9 _ - (the role adds '-sfn')."
+  }
+}
+
+variable "lake_ingest_log_group_name" {
+  description = "Name of the CloudWatch log group of the lake-ingest state machine."
+  type        = string
+}
+
+variable "input_adapter_log_group_name" {
+  description = "Name of the CloudWatch log group of the input-adapter state machine."
+  type        = string
+}
+
+variable "lake_jobs_queue_url" {
+  description = "URL of the lake-jobs queue (template variable lake_jobs_queue_url of both lake workflows)."
+  type        = string
+}
+
+variable "lake_jobs_queue_arn" {
+  description = "ARN of the lake-jobs queue (the only queue the lake workflows may send to)."
+  type        = string
+}
+
+variable "lake_files_table_name" {
+  description = "Name of the lake-files table (template variable lake_files_table)."
+  type        = string
+}
+
+variable "lake_files_table_arn" {
+  description = "ARN of the lake-files table (lake-ingest records file status, input-adapter reads it)."
+  type        = string
+}
+
+variable "integrations_table_name" {
+  description = "Name of the integrations table (template variable integrations_table)."
+  type        = string
+}
+
+variable "integrations_table_arn" {
+  description = "ARN of the integrations table (the input adapter claims and releases integrations)."
+  type        = string
+}
+
+variable "alerts_topic_arn" {
+  description = "ARN of the alerts topic (template variable alerts_topic_arn; the input adapter publishes failures)."
+  type        = string
+}
+
+variable "inbound_bucket_name" {
+  description = "Name of the inbound bucket (template variable inbound_bucket)."
+  type        = string
+}
+
+variable "inbound_bucket_arn" {
+  description = "ARN of the inbound bucket (the input adapter archives and deletes files in it)."
+  type        = string
+}
+
+variable "inbound_landing_prefix" {
+  description = "Key prefix of downloaded, still compressed HES files in the inbound bucket."
+  type        = string
+  default     = "landing/"
+}
+
+variable "inbound_uncompressed_prefix" {
+  description = "Key prefix of uncompressed files being ingested in the inbound bucket."
+  type        = string
+  default     = "uncompressed/"
+}
+
+variable "inbound_processed_prefix" {
+  description = "Key prefix of archived originals in the inbound bucket."
+  type        = string
+  default     = "processed/"
+}
+
+variable "lake_tuning" {
+  description = "Concurrency, timeouts, heartbeats and poll bounds of the lake workflows (meterflow/stack.py LakeTuning, template variables of the same names)."
+  type = object({
+    range_max_concurrency        = number
+    compact_max_concurrency      = number
+    split_timeout_seconds        = number
+    stage_timeout_seconds        = number
+    stage_heartbeat_seconds      = number
+    compact_timeout_seconds      = number
+    compact_heartbeat_seconds    = number
+    finalize_timeout_seconds     = number
+    hes_job_timeout_seconds      = number
+    transfer_timeout_seconds     = number
+    transfer_heartbeat_seconds   = number
+    hes_poll_interval_seconds    = number
+    hes_poll_max_attempts        = number
+    ingest_poll_interval_seconds = number
+    ingest_poll_max_attempts     = number
+  })
+
+  validation {
+    condition = (
+      var.lake_tuning.range_max_concurrency >= 1 && var.lake_tuning.range_max_concurrency <= 40
+      && var.lake_tuning.compact_max_concurrency >= 1 && var.lake_tuning.compact_max_concurrency <= 40
+    )
+    error_message = "Map concurrencies are between 1 and 40."
+  }
 }

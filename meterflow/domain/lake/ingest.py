@@ -1,0 +1,550 @@
+"""Ingesting one inbound file into the integrated zone: the jobs of the lake-ingest workflow.
+
+split_file -> stage_range (per range) -> plan_compaction -> compact_partitions (per group)
+-> finalize_file, plus merge_late_reads, the consumer of the late-read events. Every job is
+idempotent: its outputs live under keys derived from (file, range or group), partition merges are
+recorded in a ledger on the partition object, so a retried or redelivered job changes nothing.
+
+Accounting, in long rows (``rows_per_line`` = 6 for a HES line, 1 for a London line)::
+
+    lines_read  = lines_valid + lines_quarantined
+    rows_staged = lines_valid * rows_per_line
+                = rows_written + rows_duplicate + rows_late_staged
+
+Late rows are merged by the late-read consumer, which writes its own record per range
+(``manifests/<file_id>/late/range-NNNNN.json``: rows_added + rows_duplicate = rows_staged).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from meterflow.domain.errors import IntegrityError, InvalidInput, RetryableError
+from meterflow.domain.lake.hes_format import parse_hes_range
+from meterflow.domain.lake.parsing import ParsedRange, QuarantinedLine
+from meterflow.domain.lake.partitions import (
+    decode_parquet,
+    encode_parquet,
+    hour_index,
+    merge_rows,
+    split_by_partition,
+    staged_rows_of,
+)
+from meterflow.domain.lake.ports import ConcurrentUpdate, EventPublisher, LakeStore
+from meterflow.domain.lake.ranges import ByteRange, RangeTuning, split_ranges
+from meterflow.domain.lake.schema import LATE_READS_DETAIL_TYPE, STAGED_SCHEMA, TOPOLOGY_PREFIX, PartitionKey
+
+logger = logging.getLogger("meterflow.lake")
+
+FileFormat = Literal["hes_wide", "london_lcl"]
+ROWS_PER_LINE: dict[str, int] = {"hes_wide": 6, "london_lcl": 1}
+METER_REGISTRY_KEY = f"{TOPOLOGY_PREFIX}/meters/data.parquet"
+_LEDGER_METADATA = "merges"
+_LEDGER_ENTRIES = 16  # S3 user metadata is limited to 2 KB
+_MERGE_ATTEMPTS = 8
+
+
+class _Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @classmethod
+    def parse(cls, payload: Mapping[str, Any]) -> Any:
+        try:
+            return cls.model_validate(payload)
+        except ValidationError as exc:
+            raise InvalidInput(f"malformed {cls.__name__} payload: {exc.errors()[0]['msg']}") from exc
+
+
+class IngestRequest(_Contract):
+    """The lake-ingest workflow's input, from the S3 event of an object under ``uncompressed/``."""
+
+    file_id: str
+    bucket: str
+    key: str
+    file_format: FileFormat
+    reading_source: str
+    window_start: str = ""  # the integration window the file answers, if any (ISO, UTC)
+    window_end: str = ""
+    arrive_time: str  # when the object landed (ISO, UTC)
+
+
+class FileRef(IngestRequest):
+    """What every job of one ingestion shares (the split job adds size and the lateness rule)."""
+
+    size: int
+    late_threshold_minutes: int
+    integrated_bucket: str
+
+    def staging(self, *parts: str) -> str:
+        return "/".join(("staging", self.file_id, *parts))
+
+    @property
+    def manifest_key(self) -> str:
+        return f"manifests/{self.file_id}.json"
+
+    @property
+    def quarantine_key(self) -> str:
+        return f"errors/{self.file_id}/quarantined.csv"
+
+    @property
+    def rows_per_line(self) -> int:
+        return ROWS_PER_LINE[self.file_format]
+
+
+class RangeJob(_Contract):
+    file: FileRef
+    range: dict[str, int]
+
+    @property
+    def byte_range(self) -> ByteRange:
+        return ByteRange(self.range["index"], self.range["start"], self.range["end"])
+
+
+class PlanCompactionJob(_Contract):
+    file: FileRef
+    range_count: int
+
+
+class CompactionGroup(_Contract):
+    index: int
+    partitions: list[str]
+
+
+class CompactJob(_Contract):
+    file: FileRef
+    group: CompactionGroup
+
+
+class FinalizeJob(_Contract):
+    file: FileRef
+    range_count: int
+    group_count: int
+
+
+class LateReadsEvent(_Contract):
+    file_id: str
+    bucket: str
+    staged_key: str
+    range_index: int
+    partitions: list[str]
+    rows: int
+
+
+@dataclass(frozen=True)
+class LakeTuningSettings:
+    ranges: RangeTuning = field(default_factory=RangeTuning)
+    late_threshold_minutes: int = 60
+    partitions_per_group: int = 12
+
+
+def _range_name(index: int) -> str:
+    return f"range-{index:05d}"
+
+
+def _json(data: Mapping[str, Any]) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _load_json(store: LakeStore, key: str) -> dict[str, Any] | None:
+    found = store.get(key)
+    return None if found is None else dict(json.loads(found.data))
+
+
+# ------------------------------------------------------------------------------------------- split
+def split_file(
+    payload: Mapping[str, Any], inbound: LakeStore, integrated_bucket: str, tuning: LakeTuningSettings
+) -> dict[str, Any]:
+    request: IngestRequest = IngestRequest.parse(payload)
+    info = inbound.head(request.key)
+    if info is None:
+        raise RetryableError(f"s3://{inbound.bucket}/{request.key} does not exist (yet)")
+    ranges = split_ranges(
+        info.size,
+        lambda offset, length: inbound.read_range(request.key, offset, offset + length),
+        tuning.ranges,
+    )
+    file = FileRef(
+        **request.model_dump(),
+        size=info.size,
+        late_threshold_minutes=tuning.late_threshold_minutes,
+        integrated_bucket=integrated_bucket,
+    )
+    return {"file": file.model_dump(), "ranges": [byte_range.to_state() for byte_range in ranges]}
+
+
+# ------------------------------------------------------------------------------------------- stage
+def load_meter_registry(integrated: LakeStore) -> pa.Array:
+    """The meter ids the topology dataflow published: a HES line from any other meter is quarantined."""
+    found = integrated.get(METER_REGISTRY_KEY)
+    if found is None:
+        raise RetryableError(
+            f"the meter registry s3://{integrated.bucket}/{METER_REGISTRY_KEY} is missing: "
+            "run the topology dataflow first"
+        )
+    import pyarrow.parquet as pq
+
+    return pq.read_table(pa.py_buffer(found.data), columns=["meter_id"])["meter_id"].combine_chunks()
+
+
+def _parse(
+    file: FileRef, data: bytes, registry: Callable[[], pa.Array]
+) -> tuple[ParsedRange, pa.Array | None]:
+    if file.file_format == "hes_wide":
+        return parse_hes_range(data, registry(), file.reading_source)
+    from meterflow.domain.lake.london import parse_london_lcl
+
+    return parse_london_lcl(data, 1, file.reading_source), None
+
+
+def late_mask(rows: pa.Table, arrivals: pa.Array | None, file: FileRef) -> np.ndarray:
+    """Which staged rows are late: they arrived after their hour's ingestion window had closed.
+
+    A row's hour is ingested on time until ``hour end + threshold``. A HES line carries its own
+    arrival time; a file without one (London) arrived when the object landed. HES rows come six per
+    line (one block per reading type), so the line's arrival repeats for each block.
+    """
+    if rows.num_rows == 0:
+        return np.zeros(0, dtype=bool)
+    hour_end_micros = (hour_index(rows["reading_date_time"]) + 1) * 3_600_000_000
+    threshold = file.late_threshold_minutes * 60_000_000
+    if arrivals is not None:
+        arrival_micros = np.asarray(pc.cast(arrivals, pa.int64()).to_numpy(zero_copy_only=False))
+        arrival_micros = np.tile(arrival_micros, file.rows_per_line)
+    else:
+        landed = datetime.fromisoformat(file.arrive_time.replace("Z", "+00:00"))
+        landed_naive = landed.astimezone(UTC).replace(tzinfo=None) if landed.tzinfo else landed
+        epoch = int((landed_naive - datetime(1970, 1, 1)) / timedelta(microseconds=1))
+        arrival_micros = np.full(rows.num_rows, epoch, dtype=np.int64)
+    return np.asarray(arrival_micros > hour_end_micros + threshold, dtype=bool)
+
+
+def stage_range(
+    payload: Mapping[str, Any],
+    inbound: LakeStore,
+    integrated: LakeStore,
+    events: EventPublisher,
+    registry: Callable[[], pa.Array],
+) -> dict[str, Any]:
+    """Parse one range, quarantine bad lines, stage on-time rows per partition and late rows apart."""
+    job: RangeJob = RangeJob.parse(payload)
+    file, byte_range = job.file, job.byte_range
+    data = inbound.read_range(file.key, byte_range.start, byte_range.end)
+    if len(data) != byte_range.end - byte_range.start:
+        raise RetryableError(f"short read of {file.key} [{byte_range.start}, {byte_range.end})")
+    parsed, arrivals = _parse(file, data, registry)
+    late = late_mask(parsed.rows, arrivals, file)
+    name = _range_name(byte_range.index)
+
+    on_time = split_by_partition(parsed.rows.filter(pa.array(~late)))
+    for key, rows in on_time.items():
+        integrated.put(file.staging("ontime", key.to_token(), f"{name}.parquet"), encode_parquet(rows))
+    late_rows = parsed.rows.filter(pa.array(late))
+    late_partitions = sorted(key.to_token() for key in split_by_partition(late_rows))
+    if late_rows.num_rows:
+        staged_key = file.staging("late", f"{name}.parquet")
+        integrated.put(staged_key, encode_parquet(late_rows))
+        event = LateReadsEvent(
+            file_id=file.file_id,
+            bucket=integrated.bucket,
+            staged_key=staged_key,
+            range_index=byte_range.index,
+            partitions=late_partitions,
+            rows=late_rows.num_rows,
+        )
+        events.publish(LATE_READS_DETAIL_TYPE, event.model_dump())
+    if parsed.quarantined:
+        integrated.put(
+            file.staging("quarantine", f"{name}.json"),
+            _json(
+                {"lines": [[line.line_number, line.reason.value, line.line] for line in parsed.quarantined]}
+            ),
+        )
+    result = {
+        "range_index": byte_range.index,
+        "lines_in_range": data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1),
+        "lines_read": parsed.lines_read,
+        "lines_valid": parsed.lines_valid,
+        "lines_quarantined": len(parsed.quarantined),
+        "quarantined_by_reason": _count_reasons(parsed.quarantined),
+        "rows_staged": parsed.rows.num_rows,
+        "rows_late_staged": late_rows.num_rows,
+        "partitions": sorted(key.to_token() for key in on_time),
+        "late_partitions": late_partitions,
+    }
+    integrated.put(file.staging("ranges", f"{name}.json"), _json(result))
+    return {"range_index": byte_range.index, "lines_read": parsed.lines_read}
+
+
+def _count_reasons(lines: Iterable[QuarantinedLine]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for line in lines:
+        counts[line.reason.value] = counts.get(line.reason.value, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _range_results(file: FileRef, integrated: LakeStore, range_count: int) -> list[dict[str, Any]]:
+    results = []
+    for index in range(range_count):
+        found = _load_json(integrated, file.staging("ranges", f"{_range_name(index)}.json"))
+        if found is None:
+            raise IntegrityError(f"range {index} of {file.file_id} has no result: it was never staged")
+        results.append(found)
+    return results
+
+
+# ------------------------------------------------------------------------------------------ compact
+def plan_compaction(
+    payload: Mapping[str, Any], integrated: LakeStore, tuning: LakeTuningSettings
+) -> dict[str, Any]:
+    job: PlanCompactionJob = PlanCompactionJob.parse(payload)
+    partitions = sorted(
+        {
+            token
+            for result in _range_results(job.file, integrated, job.range_count)
+            for token in result["partitions"]
+        }
+    )
+    size = tuning.partitions_per_group
+    groups = [
+        {"index": index, "partitions": partitions[start : start + size]}
+        for index, start in enumerate(range(0, len(partitions), size))
+    ]
+    return {"groups": groups, "partition_count": len(partitions)}
+
+
+@dataclass(frozen=True)
+class MergeRecord:
+    ledger_id: str
+    rows_added: int
+    rows_duplicate: int
+
+
+def _read_ledger(metadata: Mapping[str, str]) -> list[MergeRecord]:
+    raw = metadata.get(_LEDGER_METADATA, "")
+    records = []
+    for entry in filter(None, raw.split(" ")):
+        ledger_id, added, duplicate = entry.rsplit(":", 2)
+        records.append(MergeRecord(ledger_id, int(added), int(duplicate)))
+    return records
+
+
+def merge_into_partition(
+    integrated: LakeStore, partition: PartitionKey, incoming: pa.Table, ledger_id: str
+) -> MergeRecord:
+    """Atomically rewrite one partition with ``incoming`` merged in (optimistic concurrency).
+
+    The partition object's metadata keeps a short ledger of the merges applied to it, so a merge
+    that is retried after it succeeded reports its original counts instead of "all duplicates".
+    """
+    for _attempt in range(_MERGE_ATTEMPTS):
+        current = integrated.get(partition.object_key)
+        ledger = _read_ledger(current.metadata) if current is not None else []
+        applied = next((record for record in ledger if record.ledger_id == ledger_id), None)
+        if applied is not None:
+            return applied
+        outcome = merge_rows(decode_parquet(current.data) if current is not None else None, incoming)
+        record = MergeRecord(ledger_id, outcome.rows_added, outcome.rows_duplicate)
+        if outcome.rows_added == 0 and current is not None:
+            return record  # nothing new: leave the object (and its bytes) alone
+        entries = [*ledger, record][-_LEDGER_ENTRIES:]
+        metadata = {
+            _LEDGER_METADATA: " ".join(f"{r.ledger_id}:{r.rows_added}:{r.rows_duplicate}" for r in entries)
+        }
+        try:
+            integrated.put(
+                partition.object_key,
+                encode_parquet(outcome.table),
+                if_match=current.etag if current is not None else None,
+                if_absent=current is None,
+                metadata=metadata,
+            )
+        except ConcurrentUpdate:
+            logger.info("partition %s changed under merge %s; merging again", partition.prefix, ledger_id)
+            continue
+        return record
+    raise RetryableError(f"partition {partition.prefix} kept changing during merge {ledger_id}")
+
+
+def compact_partitions(payload: Mapping[str, Any], integrated: LakeStore) -> dict[str, Any]:
+    """Merge this file's staged rows into each partition of the group."""
+    job: CompactJob = CompactJob.parse(payload)
+    file = job.file
+    outcomes = []
+    for token in job.group.partitions:
+        partition = PartitionKey.from_token(token)
+        staged_keys = sorted(integrated.list_keys(file.staging("ontime", token) + "/"))
+        if not staged_keys:
+            raise IntegrityError(f"partition {token} of {file.file_id} has no staged rows")
+        tables = []
+        for key in staged_keys:
+            found = integrated.get(key)
+            if found is None:
+                raise RetryableError(f"staged object {key} vanished")
+            tables.append(decode_parquet(found.data))
+        record = merge_into_partition(integrated, partition, pa.concat_tables(tables), f"file:{file.file_id}")
+        outcomes.append(
+            {"partition": token, "rows_added": record.rows_added, "rows_duplicate": record.rows_duplicate}
+        )
+    result = {"group_index": job.group.index, "partitions": outcomes}
+    integrated.put(file.staging("compaction", f"group-{job.group.index:05d}.json"), _json(result))
+    return {"group_index": job.group.index, "partitions": len(outcomes)}
+
+
+# ----------------------------------------------------------------------------------------- finalize
+def finalize_file(payload: Mapping[str, Any], integrated: LakeStore, now: datetime) -> dict[str, Any]:
+    """Write the manifest (and the file's quarantine) once every count adds up."""
+    job: FinalizeJob = FinalizeJob.parse(payload)
+    file = job.file
+    ranges = _range_results(file, integrated, job.range_count)
+    groups = []
+    for index in range(job.group_count):
+        found = _load_json(integrated, file.staging("compaction", f"group-{index:05d}.json"))
+        if found is None:
+            raise IntegrityError(f"compaction group {index} of {file.file_id} has no result")
+        groups.append(found)
+    merged = [partition for group in groups for partition in group["partitions"]]
+
+    totals = {
+        name: sum(int(result[name]) for result in ranges)
+        for name in ("lines_read", "lines_valid", "lines_quarantined", "rows_staged", "rows_late_staged")
+    }
+    rows_written = sum(int(p["rows_added"]) for p in merged)
+    rows_duplicate = sum(int(p["rows_duplicate"]) for p in merged)
+    reasons: dict[str, int] = {}
+    for result in ranges:
+        for reason, count in result["quarantined_by_reason"].items():
+            reasons[reason] = reasons.get(reason, 0) + int(count)
+    checks = {
+        "lines_read = lines_valid + lines_quarantined": totals["lines_read"]
+        == totals["lines_valid"] + totals["lines_quarantined"],
+        "rows_staged = lines_valid x rows_per_line": totals["rows_staged"]
+        == totals["lines_valid"] * file.rows_per_line,
+        "rows_staged = rows_written + rows_duplicate + rows_late_staged": totals["rows_staged"]
+        == rows_written + rows_duplicate + totals["rows_late_staged"],
+    }
+    failed = [name for name, ok in checks.items() if not ok]
+    if failed:
+        raise IntegrityError(f"manifest of {file.file_id} does not add up: {failed}; totals {totals}")
+
+    quarantine_key = _write_quarantine(file, integrated, ranges) if totals["lines_quarantined"] else None
+    manifest = {
+        "file_id": file.file_id,
+        "source": {"bucket": file.bucket, "key": file.key, "size_bytes": file.size},
+        "file_format": file.file_format,
+        "reading_source": file.reading_source,
+        "window": {"start": file.window_start, "end": file.window_end},
+        "arrive_time": file.arrive_time,
+        "late_threshold_minutes": file.late_threshold_minutes,
+        "range_count": job.range_count,
+        "rows_per_line": file.rows_per_line,
+        **totals,
+        "quarantined_by_reason": dict(sorted(reasons.items())),
+        "rows_written": rows_written,
+        "rows_duplicate": rows_duplicate,
+        "lines_written": rows_written / file.rows_per_line,
+        "lines_duplicate": rows_duplicate / file.rows_per_line,
+        "lines_late_staged": totals["rows_late_staged"] / file.rows_per_line,
+        "partitions_merged": len(merged),
+        "late_partitions": sorted({token for result in ranges for token in result["late_partitions"]}),
+        "quarantine_key": quarantine_key,
+        "checks": checks,
+        "finalized_at": now.isoformat(),
+    }
+    integrated.put(file.manifest_key, _json(manifest), content_type="application/json")
+    integrated.delete(integrated.list_keys(file.staging("ontime") + "/"))
+    return {
+        "manifest_key": file.manifest_key,
+        "lines_read": totals["lines_read"],
+        "lines_quarantined": totals["lines_quarantined"],
+        "rows_written": rows_written,
+        "rows_duplicate": rows_duplicate,
+        "rows_late_staged": totals["rows_late_staged"],
+    }
+
+
+def _write_quarantine(file: FileRef, integrated: LakeStore, ranges: list[dict[str, Any]]) -> str:
+    """One CSV per file with each bad line's number in the whole file, its reason and its text."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["line_number", "reason", "line"])
+    lines_before = 0
+    for result in sorted(ranges, key=lambda r: int(r["range_index"])):
+        if result["lines_quarantined"]:
+            found = _load_json(
+                integrated, file.staging("quarantine", f"{_range_name(int(result['range_index']))}.json")
+            )
+            if found is None:
+                raise IntegrityError(
+                    f"quarantine of range {result['range_index']} of {file.file_id} is missing"
+                )
+            for number, reason, text in found["lines"]:
+                writer.writerow([lines_before + int(number), reason, text])
+        lines_before += int(result["lines_in_range"])
+    integrated.put(file.quarantine_key, out.getvalue().encode(), content_type="text/csv")
+    return file.quarantine_key
+
+
+# -------------------------------------------------------------------------------------- late reads
+def late_reads_detail(body: str) -> dict[str, Any]:
+    """The detail of an EventBridge event delivered to the late-read queue."""
+    try:
+        envelope = json.loads(body)
+    except ValueError as exc:
+        raise InvalidInput(f"late-read message is not JSON: {exc}") from exc
+    detail = envelope.get("detail") if isinstance(envelope, dict) else None
+    if not isinstance(detail, dict):
+        raise InvalidInput("late-read message carries no EventBridge detail")
+    return detail
+
+
+def merge_late_reads(detail: Mapping[str, Any], integrated: LakeStore) -> dict[str, Any]:
+    """The consumer of a LateReadsStaged event: merge the staged rows into their true partitions."""
+    event: LateReadsEvent = LateReadsEvent.parse(detail)
+    record_key = f"manifests/{event.file_id}/late/{_range_name(event.range_index)}.json"
+    done = _load_json(integrated, record_key)
+    if done is not None:
+        return done  # a redelivered event
+    found = integrated.get(event.staged_key)
+    if found is None:
+        raise RetryableError(f"staged late reads {event.staged_key} are missing")
+    rows = staged_rows_of(decode_parquet(found.data, STAGED_SCHEMA))
+    if rows.num_rows != event.rows:
+        raise IntegrityError(
+            f"{event.staged_key} holds {rows.num_rows} rows, the event announced {event.rows}"
+        )
+    ledger_id = f"late:{event.file_id}:{event.range_index}"
+    outcomes: list[dict[str, Any]] = []
+    for partition, partition_rows in sorted(split_by_partition(rows).items()):
+        record = merge_into_partition(integrated, partition, partition_rows, ledger_id)
+        outcomes.append(
+            {
+                "partition": partition.to_token(),
+                "rows_added": record.rows_added,
+                "rows_duplicate": record.rows_duplicate,
+            }
+        )
+    result = {
+        "file_id": event.file_id,
+        "range_index": event.range_index,
+        "rows_staged": rows.num_rows,
+        "rows_added": sum(int(o["rows_added"]) for o in outcomes),
+        "rows_duplicate": sum(int(o["rows_duplicate"]) for o in outcomes),
+        "partitions": outcomes,
+    }
+    if result["rows_added"] + result["rows_duplicate"] != rows.num_rows:
+        raise IntegrityError(f"late merge of {event.staged_key} does not add up: {result}")
+    integrated.put(record_key, _json(result), content_type="application/json")
+    return result
