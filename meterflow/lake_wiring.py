@@ -63,8 +63,15 @@ class LakeServices:
     meter_registry: Callable[[], pa.Array]
     clock: Callable[[], datetime] = field(default=utc_now)
 
-    def query_engine(self) -> QueryEngine:
+    session: boto3.session.Session | None = None
+
+    @functools.cached_property
+    def engine(self) -> QueryEngine:
+        """One engine per process: it looks for new files before every query."""
         return _query_engine(self)
+
+    def query_engine(self) -> QueryEngine:
+        return self.engine
 
 
 def _query_engine(services: LakeServices) -> QueryEngine:
@@ -75,7 +82,8 @@ def _query_engine(services: LakeServices) -> QueryEngine:
         return AthenaLakeEngine(services.clients.athena, settings.athena_workgroup, settings.glue_database)
     from meterflow.adapters.duckdb_engine import DuckDbLakeEngine, s3_filesystem_from_boto3
 
-    return DuckDbLakeEngine(s3_filesystem_from_boto3(services.clients.s3), settings.integrated_bucket)
+    filesystem = s3_filesystem_from_boto3(services.clients.s3, services.session)
+    return DuckDbLakeEngine(filesystem, settings.integrated_bucket)
 
 
 def build_lake_services(settings: LakeSettings, clients: AwsClients | None = None) -> LakeServices:
@@ -102,6 +110,7 @@ def build_lake_services(settings: LakeSettings, clients: AwsClients | None = Non
         ),
         meter_registry=MeterRegistryCache(integrated),
         clock=_clock(settings.fixed_now),
+        session=session,
     )
 
 

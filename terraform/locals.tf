@@ -159,8 +159,9 @@ locals {
     { method = "GET", path = "/lake/queries/{name}" },
   ]
 
-  # meterflow/settings.py Settings.to_env(), for every function. AWS_REGION is left out on purpose:
-  # it is a reserved variable that the Lambda runtime sets itself (Lambda rejects it).
+  # meterflow/settings.py Settings.to_env() and meterflow/lake_settings.py LakeSettings.to_env(), for
+  # every function. AWS_REGION is left out on purpose: it is a reserved variable that the Lambda
+  # runtime sets itself (Lambda rejects it).
   lambda_environment = merge(
     {
       MF_STACK_NAME                 = var.stack_name
@@ -203,6 +204,13 @@ locals {
       MF_GLUE_DATABASE                   = local.names.glue_database
       MF_ATHENA_WORKGROUP                = local.names.athena_workgroup
       MF_QUERY_ENGINE                    = "athena"
+      MF_LATE_THRESHOLD_MINUTES          = tostring(var.late_threshold_minutes)
+      MF_RANGE_MIN_BYTES                 = tostring(var.range_min_bytes)
+      MF_MAX_RANGES                      = tostring(var.max_ranges)
+      MF_PARTITIONS_PER_GROUP            = tostring(var.partitions_per_group)
+      # Read by chalice_app/app.py at import time for its @app.schedule decorator (chalice deploy
+      # only); here the schedule is modules/events.
+      MF_SCHEDULER_RATE_MINUTES = tostring(var.scheduler_rate_minutes)
     },
     var.fixed_now == null ? {} : { MF_FIXED_NOW = var.fixed_now },
   )

@@ -302,6 +302,15 @@ module "api" {
   log_retention_in_days   = var.log_retention_in_days
   kms_key_arn             = module.kms.key_arn
   partition               = local.partition
+
+  # The input adapter's HES jobs (request_hes_file, check_hes_file) call this API with SigV4 when an
+  # integration's HES is this stack's simulator.
+  invoke_grants = {
+    lake_worker = {
+      role_name = module.functions.role_names["lake_worker"]
+      routes    = ["POST /readings/file", "GET /readings/file"]
+    }
+  }
 }
 
 module "sftp" {

@@ -699,6 +699,55 @@ variable "fixed_now" {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Lake runtime settings (meterflow/lake_settings.py: MF_LATE_THRESHOLD_MINUTES, MF_RANGE_MIN_BYTES,
+# MF_MAX_RANGES, MF_PARTITIONS_PER_GROUP; same defaults)
+# ---------------------------------------------------------------------------------------------
+
+variable "late_threshold_minutes" {
+  description = "A reading that arrives more than this many minutes after its time is a late read (MF_LATE_THRESHOLD_MINUTES)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.late_threshold_minutes >= 0 && floor(var.late_threshold_minutes) == var.late_threshold_minutes
+    error_message = "A non-negative whole number of minutes."
+  }
+}
+
+variable "range_min_bytes" {
+  description = "Smallest byte range the splitter cuts a file into (MF_RANGE_MIN_BYTES)."
+  type        = number
+  default     = 8388608
+
+  validation {
+    condition     = var.range_min_bytes >= 1 && floor(var.range_min_bytes) == var.range_min_bytes
+    error_message = "A whole number of bytes, at least 1."
+  }
+}
+
+variable "max_ranges" {
+  description = "Most byte ranges one file is split into (MF_MAX_RANGES)."
+  type        = number
+  default     = 150
+
+  validation {
+    condition     = var.max_ranges >= 1 && floor(var.max_ranges) == var.max_ranges
+    error_message = "A whole number, at least 1."
+  }
+}
+
+variable "partitions_per_group" {
+  description = "Partitions one compaction job merges (MF_PARTITIONS_PER_GROUP)."
+  type        = number
+  default     = 12
+
+  validation {
+    condition     = var.partitions_per_group >= 1 && floor(var.partitions_per_group) == var.partitions_per_group
+    error_message = "A whole number, at least 1."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
 # API and SFTP
 # ---------------------------------------------------------------------------------------------
 

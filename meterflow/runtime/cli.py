@@ -10,10 +10,14 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meterflow.domain.fleet import FleetConfig
 from meterflow.domain.timeutil import parse_hes_time
 from meterflow.runtime.local_cloud import LocalCloud, LocalCloudConfig
+
+if TYPE_CHECKING:
+    from meterflow.lake_wiring import LakeServices
 
 
 def _cloud_config(args: argparse.Namespace) -> LocalCloudConfig:
@@ -94,6 +98,105 @@ def cmd_truth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lake(args: argparse.Namespace) -> LakeServices:
+    """Lake services for the stack named on the command line, in the cloud AWS_ENDPOINT_URL names."""
+    import os
+
+    import boto3
+
+    from meterflow.lake_wiring import build_lake_services
+    from meterflow.runtime.local_cloud import lake_settings_for
+    from meterflow.stack import stack_spec
+
+    region = os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint and "AWS_ACCESS_KEY_ID" not in os.environ:
+        os.environ.update(
+            {"AWS_ACCESS_KEY_ID": "meterflow-local", "AWS_SECRET_ACCESS_KEY": "meterflow-local"}
+        )
+    account = boto3.client("sts", region_name=region).get_caller_identity()["Account"]
+    spec = stack_spec(args.stack_name, region, account, queue_endpoint=endpoint)
+    settings = lake_settings_for(spec, spec.queue_url("lake_jobs", endpoint))
+    if args.engine:
+        from dataclasses import replace
+
+        settings = replace(settings, query_engine=args.engine)
+    return build_lake_services(settings)
+
+
+def cmd_lake_query(args: argparse.Namespace) -> int:
+    import json
+
+    from meterflow.domain.errors import DomainError
+    from meterflow.domain.lake.queries import run_named_query
+
+    params = dict(item.split("=", 1) for item in args.param)
+    lake = _lake(args)
+    try:
+        answer = run_named_query(args.name, params, lake.query_engine())
+    except DomainError as error:
+        print(json.dumps(error.to_dict()), file=sys.stderr)
+        return 2
+    print(json.dumps(answer, indent=2))
+    return 0
+
+
+def cmd_lake_topology(args: argparse.Namespace) -> int:
+    from meterflow.domain.fleet import Fleet
+    from meterflow.domain.lake.dataflows import publish_topology
+
+    lake = _lake(args)
+    fleet = Fleet(FleetConfig(meter_count=args.meters, seed=args.seed))
+    print(publish_topology(fleet, lake.integrated))
+    return 0
+
+
+def cmd_lake_weather(args: argparse.Namespace) -> int:
+    from meterflow.domain.lake.dataflows import publish_weather
+    from meterflow.domain.lake.weather_source import SimulatedWeather
+
+    lake = _lake(args)
+    start, end = parse_hes_time(args.start, "start"), parse_hes_time(args.end, "end")
+    print(publish_weather(SimulatedWeather(args.seed), start, end, lake.integrated))
+    return 0
+
+
+def cmd_lake_london(args: argparse.Namespace) -> int:
+    from meterflow.domain.lake.dataflows import land_london_file
+    from meterflow.domain.timeutil import utc_now
+
+    lake = _lake(args)
+    path = Path(args.file)
+    landed = land_london_file(path.name, path.read_bytes(), lake.inbound, lake.integrated, utc_now())
+    print(landed)
+    return 0
+
+
+def _add_lake_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    lake = commands.add_parser(
+        "lake", help="the data lake of a running stack (AWS_ENDPOINT_URL names the cloud)"
+    )
+    lake.add_argument("--stack-name", default="meterflow")
+    lake.add_argument("--engine", choices=["duckdb", "athena"], help="query engine (default duckdb)")
+    actions = lake.add_subparsers(dest="lake_command", required=True)
+    query = actions.add_parser("query", help="run a named query and print its rows as JSON")
+    query.add_argument("name")
+    query.add_argument("-p", "--param", action="append", default=[], help="parameter as name=value")
+    query.set_defaults(func=cmd_lake_query)
+    topology = actions.add_parser("topology", help="publish the fleet's grid topology under topology/")
+    topology.add_argument("--meters", type=int, default=10_000)
+    topology.add_argument("--seed", type=int, default=20_230_227)
+    topology.set_defaults(func=cmd_lake_topology)
+    weather = actions.add_parser("weather", help="publish hourly weather under weather/date=")
+    weather.add_argument("--start", required=True)
+    weather.add_argument("--end", required=True)
+    weather.add_argument("--seed", type=int, default=20_230_227)
+    weather.set_defaults(func=cmd_lake_weather)
+    london = actions.add_parser("london", help="land a London LCL CSV file for ingestion")
+    london.add_argument("file")
+    london.set_defaults(func=cmd_lake_london)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     parser = argparse.ArgumentParser(prog="meterflow", description=__doc__)
@@ -120,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     truth.add_argument("--meters", type=int, default=10_000)
     truth.add_argument("--seed", type=int, default=20_230_227)
     truth.set_defaults(func=cmd_truth)
+    _add_lake_commands(commands)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

@@ -22,12 +22,12 @@ import requests
 from meterflow.adapters.clients import AwsClients, aws_clients
 from meterflow.domain.fleet import FleetConfig
 from meterflow.domain.timeutil import format_hes_time
+from meterflow.lake_settings import LakeSettings
 from meterflow.runtime.bootstrap import bootstrap
 from meterflow.runtime.sftp_server import S3SftpServer
 from meterflow.runtime.ssh_keys import generate_ssh_keypair
 from meterflow.runtime.worker_host import QueueBinding, WorkerHost
 from meterflow.settings import Settings
-from meterflow.lake_settings import LakeSettings
 from meterflow.stack import ExportTuning, LakeTuning, StackSpec, stack_spec
 
 logger = logging.getLogger("meterflow.localcloud")
@@ -40,6 +40,24 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def lake_settings_for(spec: StackSpec, lake_jobs_queue_url: str) -> LakeSettings:
+    """The lake settings of a stack, derived from its resource definition (as Terraform does)."""
+    return LakeSettings(
+        region=spec.region,
+        inbound_bucket=spec.bucket("inbound").name,
+        integrated_bucket=spec.bucket("integrated").name,
+        lake_jobs_queue_url=lake_jobs_queue_url,
+        integrations_table=spec.table("integrations").name,
+        lake_files_table=spec.table("lake_files").name,
+        lake_ingest_state_machine_arn=spec.state_machine_arn("lake_ingest"),
+        input_adapter_state_machine_arn=spec.state_machine_arn("input_adapter"),
+        alerts_topic_arn=spec.topic_arn("alerts"),
+        glue_database=spec.glue_database,
+        athena_workgroup=spec.athena_workgroup,
+        query_engine="duckdb",
+    )
 
 
 @dataclass(frozen=True)
@@ -134,19 +152,8 @@ class LocalCloud:
             fixed_now=config.fixed_now,
         )
         spec = self.spec
-        self.lake_settings = LakeSettings(
-            region=config.region,
-            inbound_bucket=spec.bucket("inbound").name,
-            integrated_bucket=spec.bucket("integrated").name,
-            lake_jobs_queue_url=queue_urls["lake_jobs"],
-            integrations_table=spec.table("integrations").name,
-            lake_files_table=spec.table("lake_files").name,
-            lake_ingest_state_machine_arn=spec.state_machine_arn("lake_ingest"),
-            input_adapter_state_machine_arn=spec.state_machine_arn("input_adapter"),
-            alerts_topic_arn=spec.topic_arn("alerts"),
-            glue_database=spec.glue_database,
-            athena_workgroup=spec.athena_workgroup,
-            query_engine="duckdb",
+        self.lake_settings = replace(
+            lake_settings_for(spec, queue_urls["lake_jobs"]),
             late_threshold_minutes=config.late_threshold_minutes,
             range_min_bytes=config.range_min_bytes,
             heartbeat_interval_seconds=config.heartbeat_interval_seconds,

@@ -15,10 +15,23 @@ import pytest
 from meterflow.domain.fleet import Fleet
 from meterflow.runtime.hes_client import HesClient
 from meterflow.runtime.local_cloud import LocalCloud, LocalCloudConfig
-from meterflow.stack import ExportTuning
+from meterflow.stack import ExportTuning, LakeTuning
 
 # Short heartbeats so a killed worker is detected in seconds, not the production minute.
 E2E_TUNING = ExportTuning(chunk_heartbeat_seconds=4, finalize_heartbeat_seconds=4, chunk_timeout_seconds=120)
+# Polls every second, a HES poll bound of 8 checks, and short heartbeats for the fault tests.
+E2E_LAKE = LakeTuning(
+    hes_poll_interval_seconds=1,
+    hes_poll_max_attempts=8,
+    ingest_poll_interval_seconds=1,
+    ingest_poll_max_attempts=240,
+    stage_heartbeat_seconds=4,
+    stage_timeout_seconds=120,
+    compact_heartbeat_seconds=4,
+    compact_timeout_seconds=120,
+    transfer_heartbeat_seconds=4,
+    transfer_timeout_seconds=120,
+)
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +43,11 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
         heartbeat_interval_seconds=1.0,
         endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
         stack_name="meterflow-e2e",
+        lake=E2E_LAKE,
+        # small ranges, so a one-hour file is split among several range workers
+        range_min_bytes=400_000,
+        # the tests tick the scheduler themselves, one window at a time
+        scheduler_interval_seconds=3600,
     ).with_free_ports()
     with LocalCloud(config) as running:
         yield running

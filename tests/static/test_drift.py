@@ -1,10 +1,14 @@
 """terraform/ declares exactly the resources of meterflow/stack.py (and the Chalice app's routes).
 
 Each comparison extracts the same facts from both sides (Terraform through tests/static/tfmodel.py,
-the stack through ``stack_spec()``) and the tests assert they are equal, for the default variables
-and for a deployment with another stack name, account, region and tuning. The mutation tests at the
-end change a copy of the Terraform and check that each comparison then fails, so a green run means
-agreement, not blindness.
+the stack through ``stack_spec()`` and the lake's tables through
+``meterflow.domain.lake.catalog.LAKE_TABLES``) and the tests assert they are equal, for the default
+variables and for a deployment with another stack name, account, region and tuning. The mutation
+tests at the end change a copy of the Terraform and check that each comparison then fails, so a
+green run means agreement, not blindness.
+
+Values Terraform only knows after apply (a queue URL, a state machine or topic ARN) are compared by
+the resource they come from: both sides turn them into "<resource type> <name>".
 """
 
 from __future__ import annotations
@@ -20,29 +24,79 @@ from typing import Any
 
 import pytest
 
+from meterflow.domain.lake.catalog import LAKE_TABLES, LakeTable
+from meterflow.lake_settings import LakeSettings
 from meterflow.settings import Settings
-from meterflow.stack import STATE_MACHINE_DIR, ExportTuning, StackSpec, stack_spec, template_variables
+from meterflow.stack import (
+    STATE_MACHINE_DIR,
+    ExportTuning,
+    LakeTuning,
+    StackSpec,
+    stack_spec,
+    template_variables,
+)
 from tests.static.support import REPO_ROOT, ModelFactory
-from tests.static.tfmodel import ResourceInstance, TemplateFile, TerraformModel, Unknown
+from tests.static.tfmodel import (
+    EvaluationError,
+    ModuleInstance,
+    ResourceInstance,
+    TemplateFile,
+    TerraformModel,
+    Unknown,
+)
 
-# The seed-000 API (design.md section 3); chalice_app/app.py must serve exactly these.
-EXPECTED_ROUTES = frozenset({"GET /readings", "GET /readings/file", "POST /readings/file"})
+# The seed-000 API (design.md section 3) and the lake's query route; chalice_app/app.py must serve
+# exactly these.
+SEED_000_ROUTES = frozenset({"GET /readings", "GET /readings/file", "POST /readings/file"})
+LAKE_ROUTES = frozenset({"GET /lake/queries/{name}"})
+EXPECTED_ROUTES = SEED_000_ROUTES | LAKE_ROUTES
 SEED_OUTPUTS = frozenset(
     {"apiGatewayInvokeURL", "SecretARN", "SecretName", "SftpServerAddress", "SftpUserName"}
+)
+LAKE_OUTPUTS = frozenset(
+    {
+        "InboundBucket",
+        "IntegratedBucket",
+        "GlueDatabase",
+        "AthenaWorkgroup",
+        "AlertsTopicArn",
+        "LakeIngestStateMachineArn",
+        "InputAdapterStateMachineArn",
+    }
 )
 CHALICE_APP = REPO_ROOT / "chalice_app" / "app.py"
 # Variables chalice_app/app.py reads at import time for its @app.on_sqs_message decorators.
 APP_QUEUE_NAME_VARIABLES = {
     "MF_FILE_REQUESTS_QUEUE_NAME": "file_requests",
     "MF_EXPORT_JOBS_QUEUE_NAME": "export_jobs",
+    "MF_LAKE_JOBS_QUEUE_NAME": "lake_jobs",
+    "MF_UNCOMPRESSED_OBJECTS_QUEUE_NAME": "uncompressed_objects",
+    "MF_LATE_READS_QUEUE_NAME": "late_reads",
 }
 HANDLERS = {
     "api": "app.app",
     "start_file_export": "app.start_file_export",
     "export_worker": "app.run_export_job",
+    "lake_worker": "app.run_lake_job",
+    "start_file_ingest": "app.start_file_ingest",
+    "merge_late_reads": "app.merge_late_reads",
+    "input_adapter_scheduler": "app.schedule_input_adapters",
 }
-QUEUE_URL_OUTPUT = re.compile(r'^module\.\w+\.queue_urls\["(?P<key>\w+)"\]$')
-STATE_MACHINE_ARN_OUTPUT = re.compile(r"^module\.\w+\.state_machine_arn$")
+# SQS-triggered functions and the queue each consumes.
+SQS_TRIGGERS = {
+    "start_file_export": "file_requests",
+    "export_worker": "export_jobs",
+    "lake_worker": "lake_jobs",
+    "start_file_ingest": "uncompressed_objects",
+    "merge_late_reads": "late_reads",
+}
+# LakeTuning fields are the Terraform variables of the same names, except this one: the export
+# workflow's finalize_timeout_seconds already has that name.
+LAKE_VARIABLE_NAMES = {"finalize_timeout_seconds": "lake_finalize_timeout_seconds"}
+# The Chalice app is the root of the deployment zip: "chalice_app.app:f" runs as Lambda handler "app.f".
+CHALICE_PACKAGE = "chalice_app."
+MODULE_OUTPUT = re.compile(r'^module\.(?P<module>\w+)\.(?P<output>\w+)(\["(?P<key>[\w-]+)"\])?$')
+FOR_EXPRESSION_OVER = re.compile(r"^for-expression over (?P<type>\w+)\.(?P<name>[\w-]+)$")
 NUMBER_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 
 
@@ -53,11 +107,14 @@ class Deployment:
     account_id: str
     region: str
     tuning: ExportTuning
+    lake: LakeTuning
     use_defaults: bool  # True: pass no Terraform variables at all
 
 
 DEPLOYMENTS = (
-    Deployment("defaults", "meterflow", "123456789012", "us-east-1", ExportTuning(), use_defaults=True),
+    Deployment(
+        "defaults", "meterflow", "123456789012", "us-east-1", ExportTuning(), LakeTuning(), use_defaults=True
+    ),
     Deployment(
         "custom",
         "acme-hes",
@@ -71,36 +128,67 @@ DEPLOYMENTS = (
             finalize_timeout_seconds=900,
             finalize_heartbeat_seconds=120,
         ),
+        LakeTuning(
+            range_max_concurrency=4,
+            compact_max_concurrency=2,
+            split_timeout_seconds=60,
+            stage_timeout_seconds=600,
+            stage_heartbeat_seconds=30,
+            compact_timeout_seconds=700,
+            compact_heartbeat_seconds=45,
+            finalize_timeout_seconds=240,
+            hes_job_timeout_seconds=90,
+            transfer_timeout_seconds=800,
+            transfer_heartbeat_seconds=40,
+            hes_poll_interval_seconds=20,
+            hes_poll_max_attempts=45,
+            ingest_poll_interval_seconds=15,
+            ingest_poll_max_attempts=120,
+            scheduler_rate_minutes=1,
+        ),
         use_defaults=False,
     ),
 )
 
 
+def lake_variables(lake: LakeTuning) -> dict[str, Any]:
+    return {LAKE_VARIABLE_NAMES.get(name, name): value for name, value in asdict(lake).items()}
+
+
 def model_for(model_factory: ModelFactory, terraform_dir: Path, deployment: Deployment) -> TerraformModel:
-    # ExportTuning's fields are the Terraform variables of the same names (meterflow/stack.py).
+    # ExportTuning's and LakeTuning's fields are the Terraform variables of the same names
+    # (meterflow/stack.py), but for LAKE_VARIABLE_NAMES.
     variables = (
         {}
         if deployment.use_defaults
-        else {"stack_name": deployment.stack_name, "region": deployment.region, **asdict(deployment.tuning)}
+        else {
+            "stack_name": deployment.stack_name,
+            "region": deployment.region,
+            **asdict(deployment.tuning),
+            **lake_variables(deployment.lake),
+        }
     )
     return model_factory(terraform_dir, variables, account_id=deployment.account_id, region=deployment.region)
 
 
 def spec_for(deployment: Deployment) -> StackSpec:
-    return stack_spec(deployment.stack_name, deployment.region, deployment.account_id, deployment.tuning)
+    return stack_spec(
+        deployment.stack_name, deployment.region, deployment.account_id, deployment.tuning, lake=deployment.lake
+    )
 
 
-@pytest.fixture(params=DEPLOYMENTS, ids=lambda deployment: deployment.name)
+# Module scope: a model is only read once built, and building one per test would dominate the run.
+@pytest.fixture(scope="module", params=DEPLOYMENTS, ids=lambda deployment: deployment.name)
 def deployment(request: pytest.FixtureRequest) -> Deployment:
     return request.param  # type: ignore[no-any-return]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def spec(deployment: Deployment) -> StackSpec:
     return spec_for(deployment)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def model(model_factory: ModelFactory, terraform_dir: Path, deployment: Deployment) -> TerraformModel:
     return model_for(model_factory, terraform_dir, deployment)
 
@@ -214,25 +302,80 @@ def spec_secrets(spec: StackSpec) -> dict[str, str]:
     return {secret.name: secret.description for secret in spec.secrets}
 
 
-def _placeholder(value: Any) -> Any:
-    """Values known only after apply, as a comparable marker naming what they stand for."""
+# -- values known only after apply: compared by the resource they come from --------------------
+
+_NAME_ATTRIBUTES = {"aws_s3_bucket": "bucket", "aws_lambda_function": "function_name"}
+
+
+def _resource_name(instance: ResourceInstance) -> str:
+    return str(instance.attr(_NAME_ATTRIBUTES.get(instance.type, "name")))
+
+
+def resolve_resource(model: TerraformModel, value: Any) -> ResourceInstance | None:
+    """The resource a root-module reference such as ``module.queues.queue_urls["lake_jobs"]`` names."""
+    if not isinstance(value, Unknown):
+        return None
+    match = MODULE_OUTPUT.match(value.ref)
+    if not match:
+        return None
+    module = model.root.child(match.group("module"))
+    raw = module.output(match.group("output"))
+    key = match.group("key")
+    if key is not None:
+        if isinstance(raw, dict):
+            raw = raw.get(key)
+        elif isinstance(raw, Unknown) and (over := FOR_EXPRESSION_OVER.match(raw.ref)):
+            # {for key, item in aws_x.this : key => item.attr}: the instance with that key
+            return _instance(module, over.group("type"), over.group("name"), key)
+        else:
+            return None
+    if not isinstance(raw, Unknown):
+        return None
+    try:
+        instance, _ = module.referenced_resource(raw)
+    except EvaluationError:
+        return None
+    return instance
+
+
+def _instance(module: ModuleInstance, type_name: str, name: str, key: str) -> ResourceInstance | None:
+    for instance in module.resources():
+        if (instance.type, instance.name, instance.key) == (type_name, name, key):
+            return instance
+    return None
+
+
+def _placeholder(model: TerraformModel, value: Any) -> Any:
+    """Values known only after apply, as "<resource type> <name>" of the resource they come from."""
     if not isinstance(value, Unknown):
         return value
-    queue_url = QUEUE_URL_OUTPUT.match(value.ref)
-    if queue_url:
-        return f"<url of queue {queue_url.group('key')}>"
-    if STATE_MACHINE_ARN_OUTPUT.match(value.ref):
-        return "<state machine arn>"
-    return f"<unknown {value.ref}>"
+    instance = resolve_resource(model, value)
+    if instance is None:
+        return f"<unknown {value.ref}>"
+    return f"<{instance.type} {_resource_name(instance)}>"
 
 
 def _spec_placeholder(spec: StackSpec, value: Any) -> Any:
     for queue in spec.queues:
-        if value == spec.queue_url(queue.key):
-            return f"<url of queue {queue.key}>"
-    if any(value == spec.state_machine_arn(machine.key) for machine in spec.state_machines):
-        return "<state machine arn>"
+        if value in (spec.queue_url(queue.key), spec.queue_arn(queue.key)):
+            return f"<aws_sqs_queue {queue.name}>"
+    for machine in spec.state_machines:
+        if value == spec.state_machine_arn(machine.key):
+            return f"<aws_sfn_state_machine {machine.name}>"
+    for topic in spec.topics:
+        if value == spec.topic_arn(topic.key):
+            return f"<aws_sns_topic {topic.name}>"
     return value
+
+
+def _resource_named(model: TerraformModel, value: Any, type_name: str) -> str:
+    """The name of the resource of ``type_name`` a reference points at (fails otherwise)."""
+    instance = resolve_resource(model, value)
+    assert instance is not None and instance.type == type_name, f"{value} is not a {type_name} reference"
+    return _resource_name(instance)
+
+
+# -- state machines, Lambda environment, routes -------------------------------------------------
 
 
 def terraform_state_machines(model: TerraformModel) -> dict[str, StateMachineFacts]:
@@ -242,7 +385,7 @@ def terraform_state_machines(model: TerraformModel) -> dict[str, StateMachineFac
         assert isinstance(definition, TemplateFile), f"{machine.address}: definition is not a templatefile()"
         path = Path(definition.path).resolve().relative_to(model.root_directory.parent)
         template_vars = tuple(
-            sorted((key, _placeholder(value)) for key, value in definition.variables.items())
+            sorted((key, _placeholder(model, value)) for key, value in definition.variables.items())
         )
         facts[machine.attr("name")] = StateMachineFacts(machine.attr("name"), str(path), template_vars)
     return facts
@@ -271,7 +414,7 @@ def terraform_lambda_environment(model: TerraformModel) -> dict[str, Any]:
     for function in model.resources("aws_lambda_function"):
         (environment,) = function.blocks("environment")
         environments.append(
-            {key: _env_value(_placeholder(value)) for key, value in environment["variables"].items()}
+            {key: _env_value(_placeholder(model, value)) for key, value in environment["variables"].items()}
         )
     assert environments, "no Lambda functions"
     assert all(environment == environments[0] for environment in environments), (
@@ -280,25 +423,44 @@ def terraform_lambda_environment(model: TerraformModel) -> dict[str, Any]:
     return environments[0]
 
 
+def lake_environment(spec: StackSpec) -> dict[str, str]:
+    """The lake's resources, as meterflow/lake_settings.py reads them (and the query engine)."""
+    return {
+        "MF_INBOUND_BUCKET": spec.bucket("inbound").name,
+        "MF_INTEGRATED_BUCKET": spec.bucket("integrated").name,
+        "MF_LAKE_JOBS_QUEUE_URL": spec.queue_url("lake_jobs"),
+        "MF_INTEGRATIONS_TABLE": spec.table("integrations").name,
+        "MF_LAKE_FILES_TABLE": spec.table("lake_files").name,
+        "MF_LAKE_INGEST_STATE_MACHINE_ARN": spec.state_machine_arn("lake_ingest"),
+        "MF_INPUT_ADAPTER_STATE_MACHINE_ARN": spec.state_machine_arn("input_adapter"),
+        "MF_ALERTS_TOPIC_ARN": spec.topic_arn("alerts"),
+        "MF_GLUE_DATABASE": spec.glue_database,
+        "MF_ATHENA_WORKGROUP": spec.athena_workgroup,
+        "MF_QUERY_ENGINE": "athena",
+    }
+
+
 def spec_lambda_environment(spec: StackSpec) -> dict[str, Any]:
-    settings = Settings.from_env(
-        {
-            "MF_STACK_NAME": spec.stack_name,
-            "AWS_REGION": spec.region,
-            "MF_FILE_REQUESTS_TABLE": spec.table("file_requests").name,
-            "MF_FILE_REQUESTS_QUEUE_URL": spec.queue_url("file_requests"),
-            "MF_EXPORT_JOBS_QUEUE_URL": spec.queue_url("export_jobs"),
-            "MF_EXPORTS_BUCKET": spec.bucket("hes_exports").name,
-            "MF_EXPORT_STATE_MACHINE_ARN": spec.state_machine_arn("hes_export"),
-        }
-    )
-    # AWS_REGION is reserved in Lambda: the runtime sets it, a function may not.
+    resources = {
+        "MF_STACK_NAME": spec.stack_name,
+        "AWS_REGION": spec.region,
+        "MF_FILE_REQUESTS_TABLE": spec.table("file_requests").name,
+        "MF_FILE_REQUESTS_QUEUE_URL": spec.queue_url("file_requests"),
+        "MF_EXPORT_JOBS_QUEUE_URL": spec.queue_url("export_jobs"),
+        "MF_EXPORTS_BUCKET": spec.bucket("hes_exports").name,
+        "MF_EXPORT_STATE_MACHINE_ARN": spec.state_machine_arn("hes_export"),
+        **lake_environment(spec),
+    }
+    # Both settings classes with their defaults, as every function reads them. AWS_REGION is
+    # reserved in Lambda: the runtime sets it, a function may not.
+    settings = {**LakeSettings.from_env(resources).to_env(), **Settings.from_env(resources).to_env()}
     environment = {
-        key: _env_value(_spec_placeholder(spec, value))
-        for key, value in settings.to_env().items()
-        if key != "AWS_REGION"
+        key: _env_value(_spec_placeholder(spec, value)) for key, value in settings.items() if key != "AWS_REGION"
     }
     environment.update({variable: spec.queue(key).name for variable, key in APP_QUEUE_NAME_VARIABLES.items()})
+    # chalice_app/app.py's @app.schedule rate, read at import time like the queue names.
+    (scheduler,) = spec.schedules
+    environment["MF_SCHEDULER_RATE_MINUTES"] = _env_value(str(scheduler.rate_minutes))
     return environment
 
 
@@ -315,8 +477,234 @@ def terraform_routes(model: TerraformModel) -> set[str]:
 
 
 def spec_routes(spec: StackSpec) -> set[str]:
-    del spec  # the routes are the seed-000 contract, not part of the stack spec
+    del spec  # the routes are the seed-000 contract and the lake's query route, not part of the spec
     return set(EXPECTED_ROUTES)
+
+
+# -- topics, notifications, event rules, schedules ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class NotificationFacts:
+    bucket: str
+    prefix: str
+    queue: str
+    events: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EventRuleFacts:
+    name: str
+    event_bus: str
+    pattern: str  # JSON with sorted keys
+    target_queues: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ScheduleFacts:
+    name: str
+    schedule_expression: str
+    target_handlers: tuple[str, ...]
+
+
+def terraform_topics(model: TerraformModel) -> set[str]:
+    return {topic.attr("name") for topic in model.resources("aws_sns_topic")}
+
+
+def spec_topics(spec: StackSpec) -> set[str]:
+    return {topic.name for topic in spec.topics}
+
+
+def terraform_notifications(model: TerraformModel) -> set[NotificationFacts]:
+    facts = set()
+    for notification in model.resources("aws_s3_bucket_notification"):
+        bucket, _ = notification.module.referenced_resource(notification.attr("bucket"))
+        for queue in notification.blocks("queue"):
+            facts.add(
+                NotificationFacts(
+                    bucket.attr("bucket"),
+                    queue.get("filter_prefix", ""),
+                    _resource_named(model, queue["queue_arn"], "aws_sqs_queue"),
+                    tuple(sorted(queue["events"])),
+                )
+            )
+        assert not notification.blocks("topic") and not notification.blocks("lambda_function"), (
+            f"{notification.address}: only queue notifications are in the stack spec"
+        )
+    return facts
+
+
+def spec_notifications(spec: StackSpec) -> set[NotificationFacts]:
+    return {
+        NotificationFacts(
+            spec.bucket(notification.bucket_key).name,
+            notification.prefix,
+            spec.queue(notification.queue_key).name,
+            ("s3:ObjectCreated:*",),
+        )
+        for notification in spec.notifications
+    }
+
+
+def _targets(rule: ResourceInstance) -> list[ResourceInstance]:
+    return [
+        target
+        for target in rule.module.resources()
+        if target.type == "aws_cloudwatch_event_target"
+        and rule.module.referenced_resource(target.attr("rule"))[0].address == rule.address
+    ]
+
+
+def _event_bus(rule: ResourceInstance) -> str:
+    return str(rule.attr("event_bus_name")) if rule.has("event_bus_name") else "default"
+
+
+def terraform_event_rules(model: TerraformModel) -> dict[str, EventRuleFacts]:
+    facts = {}
+    for rule in model.resources("aws_cloudwatch_event_rule"):
+        if not rule.has("event_pattern"):
+            continue
+        facts[rule.attr("name")] = EventRuleFacts(
+            rule.attr("name"),
+            _event_bus(rule),
+            json.dumps(rule.attr("event_pattern"), sort_keys=True),
+            tuple(sorted(_resource_named(model, target.attr("arn"), "aws_sqs_queue") for target in _targets(rule))),
+        )
+    return facts
+
+
+def spec_event_rules(spec: StackSpec) -> dict[str, EventRuleFacts]:
+    return {
+        rule.name: EventRuleFacts(
+            rule.name,
+            "default",
+            json.dumps(rule.event_pattern, sort_keys=True),
+            (spec.queue(rule.queue_key).name,),
+        )
+        for rule in spec.event_rules
+    }
+
+
+def lambda_handler(handler: str) -> str:
+    """"chalice_app.app:schedule_input_adapters" -> "app.schedule_input_adapters" (the zip's root)."""
+    module, function = handler.split(":")
+    return f"{module.removeprefix(CHALICE_PACKAGE)}.{function}"
+
+
+def terraform_schedules(model: TerraformModel) -> dict[str, ScheduleFacts]:
+    facts = {}
+    for rule in model.resources("aws_cloudwatch_event_rule"):
+        if not rule.has("schedule_expression"):
+            continue
+        handlers = []
+        for target in _targets(rule):
+            function = resolve_resource(model, target.attr("arn"))
+            assert function is not None and function.type == "aws_lambda_function", target.address
+            handlers.append(function.attr("handler"))
+        facts[rule.attr("name")] = ScheduleFacts(
+            rule.attr("name"), rule.attr("schedule_expression"), tuple(sorted(handlers))
+        )
+    return facts
+
+
+def spec_schedules(spec: StackSpec) -> dict[str, ScheduleFacts]:
+    return {
+        schedule.name: ScheduleFacts(
+            schedule.name, schedule.schedule_expression, (lambda_handler(schedule.handler),)
+        )
+        for schedule in spec.schedules
+    }
+
+
+# -- the catalog: Glue database and tables, Athena workgroup -------------------------------------
+
+
+@dataclass(frozen=True)
+class GlueTableFacts:
+    name: str
+    table_type: str
+    location: str
+    columns: tuple[tuple[str, str], ...]
+    partition_keys: tuple[tuple[str, str], ...]
+    # partition projection: projection.* and storage.location.template
+    projection: tuple[tuple[str, str], ...]
+
+
+def _is_projection_parameter(key: str) -> bool:
+    return key.startswith("projection.") or key == "storage.location.template"
+
+
+def terraform_glue_databases(model: TerraformModel) -> set[str]:
+    return {database.attr("name") for database in model.resources("aws_glue_catalog_database")}
+
+
+def spec_glue_databases(spec: StackSpec) -> set[str]:
+    return {spec.glue_database}
+
+
+def terraform_glue_tables(model: TerraformModel) -> dict[str, GlueTableFacts]:
+    facts = {}
+    for table in model.resources("aws_glue_catalog_table"):
+        body = table.evaluated()
+        (storage,) = body["storage_descriptor"]
+        parameters = body.get("parameters", {})
+        facts[body["name"]] = GlueTableFacts(
+            body["name"],
+            body["table_type"],
+            storage["location"],
+            tuple((column["name"], column["type"]) for column in storage.get("columns", [])),
+            tuple((key["name"], key["type"]) for key in body.get("partition_keys", [])),
+            tuple(sorted((key, value) for key, value in parameters.items() if _is_projection_parameter(key))),
+        )
+    return facts
+
+
+def projection_parameters(table: LakeTable, bucket: str) -> dict[str, str]:
+    """Athena partition projection for catalog.py's partition columns."""
+    if not table.partitions:
+        return {}
+    parameters = {
+        "projection.enabled": "true",
+        "storage.location.template": f"s3://{bucket}/{table.location_template}",
+    }
+    for column in table.partitions:
+        prefix = f"projection.{column.name}"
+        parameters[f"{prefix}.type"] = column.projection_type
+        if column.projection_type == "enum":
+            parameters[f"{prefix}.values"] = ",".join(column.values)
+        elif column.projection_type == "integer":
+            parameters[f"{prefix}.range"] = ",".join(column.range)
+            if column.digits:
+                parameters[f"{prefix}.digits"] = str(column.digits)
+        elif column.projection_type == "date":
+            parameters[f"{prefix}.range"] = ",".join(column.range)
+            parameters[f"{prefix}.format"] = column.date_format
+        else:
+            raise AssertionError(f"{table.name}.{column.name}: unknown projection {column.projection_type}")
+    return parameters
+
+
+def spec_glue_tables(spec: StackSpec) -> dict[str, GlueTableFacts]:
+    bucket = spec.bucket("integrated").name
+    return {
+        table.name: GlueTableFacts(
+            table.name,
+            "EXTERNAL_TABLE",
+            f"s3://{bucket}/{table.prefix}/",
+            tuple((column.name, column.glue_type) for column in table.columns),
+            tuple((column.name, column.glue_type) for column in table.partitions),
+            tuple(sorted(projection_parameters(table, bucket).items())),
+        )
+        for table in LAKE_TABLES
+    }
+
+
+def terraform_athena_workgroups(model: TerraformModel) -> set[str]:
+    return {workgroup.attr("name") for workgroup in model.resources("aws_athena_workgroup")}
+
+
+def spec_athena_workgroups(spec: StackSpec) -> set[str]:
+    return {spec.athena_workgroup}
 
 
 Comparison = Callable[[TerraformModel, StackSpec], tuple[Any, Any]]
@@ -325,7 +713,14 @@ COMPARISONS: dict[str, Comparison] = {
     "queues": lambda model, spec: (terraform_queues(model), spec_queues(spec)),
     "tables": lambda model, spec: (terraform_tables(model), spec_tables(spec)),
     "secrets": lambda model, spec: (terraform_secrets(model), spec_secrets(spec)),
+    "topics": lambda model, spec: (terraform_topics(model), spec_topics(spec)),
+    "notifications": lambda model, spec: (terraform_notifications(model), spec_notifications(spec)),
+    "event_rules": lambda model, spec: (terraform_event_rules(model), spec_event_rules(spec)),
+    "schedules": lambda model, spec: (terraform_schedules(model), spec_schedules(spec)),
     "state_machines": lambda model, spec: (terraform_state_machines(model), spec_state_machines(spec)),
+    "glue_database": lambda model, spec: (terraform_glue_databases(model), spec_glue_databases(spec)),
+    "glue_tables": lambda model, spec: (terraform_glue_tables(model), spec_glue_tables(spec)),
+    "athena_workgroup": lambda model, spec: (terraform_athena_workgroups(model), spec_athena_workgroups(spec)),
     "lambda_environment": lambda model, spec: (
         terraform_lambda_environment(model),
         spec_lambda_environment(spec),
@@ -401,6 +796,33 @@ def test_export_jobs_visibility_outlasts_the_worker(model: TerraformModel, deplo
     assert visibility == timeout + 60
 
 
+def test_lake_jobs_visibility_outlasts_the_lake_worker(model: TerraformModel, deployment: Deployment) -> None:
+    # GIVEN the lake-jobs queue and the lake worker
+    queues = {queue.key: queue for queue in _work_queues(model)}
+    functions = {function.key: function for function in model.resources("aws_lambda_function")}
+    # WHEN comparing the queue's visibility timeout with the worker's timeout
+    visibility = queues["lake_jobs"].attr("visibility_timeout_seconds")
+    timeout = functions["lake_worker"].attr("timeout")
+    # THEN the worker may run for the longest lake job, and a message stays invisible meanwhile
+    lake = deployment.lake
+    assert timeout == max(lake.stage_timeout_seconds, lake.compact_timeout_seconds, lake.transfer_timeout_seconds)
+    assert visibility == timeout + 60 == lake.lake_jobs_visibility_seconds
+
+
+def test_sqs_triggered_functions_finish_within_the_visibility_timeout(model: TerraformModel) -> None:
+    # GIVEN each SQS event source mapping, its function and its queue
+    queues = {queue.key: queue for queue in _work_queues(model)}
+    functions = {function.key: function for function in model.resources("aws_lambda_function")}
+    for mapping in model.resources("aws_lambda_event_source_mapping"):
+        queue = resolve_resource(model, mapping.module.variables[f"{SQS_TRIGGERS[str(mapping.key)]}_queue_arn"])
+        # WHEN comparing the function's timeout with the queue's visibility timeout
+        assert queue is not None and queue.address == queues[SQS_TRIGGERS[str(mapping.key)]].address
+        timeout = functions[str(mapping.key)].attr("timeout")
+        # THEN a message is not handed to a second invocation while the first may still run (AWS
+        # also refuses to create a mapping otherwise)
+        assert timeout <= queue.attr("visibility_timeout_seconds"), mapping.address
+
+
 def test_functions_run_the_chalice_handlers(default_model: TerraformModel) -> None:
     # GIVEN the Lambda functions
     functions = {function.key: function for function in default_model.resources("aws_lambda_function")}
@@ -423,7 +845,7 @@ def test_sqs_triggers_report_batch_item_failures(default_model: TerraformModel) 
     }
     # THEN each SQS-triggered function takes one message at a time and reports failures per item
     expected = (1, ["ReportBatchItemFailures"])
-    assert settings == {"start_file_export": expected, "export_worker": expected}
+    assert settings == {key: expected for key in SQS_TRIGGERS}
 
 
 def test_api_methods_require_iam_and_proxy_to_lambda(default_model: TerraformModel) -> None:
@@ -446,6 +868,201 @@ def test_root_outputs_include_the_seed_000_names(default_model: TerraformModel) 
     missing = SEED_OUTPUTS - outputs
     # THEN all are there, spelled exactly
     assert missing == set()
+
+
+def test_root_outputs_name_the_lake(default_model: TerraformModel) -> None:
+    # GIVEN the root module's outputs
+    outputs = set(default_model.root.source.outputs)
+    # WHEN looking for the lake's buckets, catalog, workgroup, topic and workflows
+    missing = LAKE_OUTPUTS - outputs
+    # THEN all are there
+    assert missing == set()
+
+
+# ---------------------------------------------------------------------------------------------
+# Who may send, invoke and read: the service grants the comparisons above rely on
+# ---------------------------------------------------------------------------------------------
+
+
+def _policy_statements(module: ModuleInstance, data_name: str, key: str | None) -> list[dict[str, Any]]:
+    (document,) = [
+        data
+        for data in module.data_sources()
+        if data.type == "data.aws_iam_policy_document" and data.name == data_name and data.key == key
+    ]
+    return list(document.blocks("statement"))
+
+
+def _conditions(statement: dict[str, Any]) -> dict[str, tuple[str, list[Any]]]:
+    return {item["variable"]: (item["test"], item["values"]) for item in statement.get("condition", [])}
+
+
+def _service_senders(queue: ResourceInstance) -> dict[str, list[Any]]:
+    """Service principal -> aws:SourceArn values of the Allow statements of a work queue's policy."""
+    senders: dict[str, list[Any]] = {}
+    for statement in _policy_statements(queue.module, "tls_only", str(queue.key)):
+        if statement.get("effect", "Allow") != "Allow":
+            continue
+        assert statement["actions"] == ["sqs:SendMessage"], statement
+        conditions = _conditions(statement)
+        assert conditions["aws:SourceAccount"][1] == [queue.module.variables["account_id"]], statement
+        for principal in statement["principals"]:
+            assert principal["type"] == "Service", statement
+            for service in principal["identifiers"]:
+                senders.setdefault(service, []).extend(conditions["aws:SourceArn"][1])
+    return senders
+
+
+def _queue_named(model: TerraformModel, name: str) -> ResourceInstance:
+    (queue,) = [queue for queue in _work_queues(model) if queue.attr("name") == name]
+    return queue
+
+
+def _key_policy_grants(model: TerraformModel) -> dict[str, list[Any]]:
+    """Service principal -> queue ARNs the KMS key policy lets it encrypt for (aws:sqs:arn context)."""
+    grants: dict[str, list[Any]] = {}
+    for statement in _policy_statements(model.root.child("kms"), "key", None):
+        conditions = _conditions(statement)
+        if "kms:EncryptionContext:aws:sqs:arn" not in conditions:
+            continue
+        assert set(statement["actions"]) == {"kms:GenerateDataKey", "kms:Decrypt"}, statement
+        for principal in statement["principals"]:
+            for service in principal["identifiers"]:
+                grants.setdefault(service, []).extend(conditions["kms:EncryptionContext:aws:sqs:arn"][1])
+    return grants
+
+
+def test_notification_queues_admit_their_bucket(model: TerraformModel, spec: StackSpec) -> None:
+    for notification in spec.notifications:
+        # GIVEN a bucket notification of the spec, its queue and the key the queue is encrypted with
+        bucket = spec.bucket(notification.bucket_key).name
+        queue = _queue_named(model, spec.queue(notification.queue_key).name)
+        # WHEN reading the queue's policy and the key policy
+        senders = _service_senders(queue)
+        grants = _key_policy_grants(model)
+        # THEN S3 may send from that bucket only, and may encrypt for that queue
+        assert senders.get("s3.amazonaws.com") == [f"arn:aws:s3:::{bucket}"]
+        assert spec.queue_arn(notification.queue_key) in grants.get("s3.amazonaws.com", [])
+
+
+def test_event_rule_queues_admit_their_rule(model: TerraformModel, spec: StackSpec) -> None:
+    for rule in spec.event_rules:
+        # GIVEN an event rule of the spec, its target queue and the key the queue is encrypted with
+        queue = _queue_named(model, spec.queue(rule.queue_key).name)
+        rule_arn = f"arn:aws:events:{spec.region}:{spec.account_id}:rule/{rule.name}"
+        # WHEN reading the queue's policy and the key policy
+        senders = _service_senders(queue)
+        grants = _key_policy_grants(model)
+        # THEN EventBridge may send from that rule only, and may encrypt for that queue
+        assert senders.get("events.amazonaws.com") == [rule_arn]
+        assert spec.queue_arn(rule.queue_key) in grants.get("events.amazonaws.com", [])
+
+
+def test_other_queues_admit_no_service(model: TerraformModel, spec: StackSpec) -> None:
+    # GIVEN the queues that no notification or rule of the spec targets
+    targeted = {notification.queue_key for notification in spec.notifications}
+    targeted |= {rule.queue_key for rule in spec.event_rules}
+    for queue in spec.queues:
+        if queue.key in targeted:
+            continue
+        # WHEN reading the queue's policy
+        senders = _service_senders(_queue_named(model, queue.name))
+        # THEN it admits no AWS service
+        assert senders == {}, queue.name
+
+
+def test_schedules_may_invoke_their_function(model: TerraformModel) -> None:
+    for rule in model.resources("aws_cloudwatch_event_rule"):
+        if not rule.has("schedule_expression"):
+            continue
+        # GIVEN a schedule and the function it targets
+        (target,) = _targets(rule)
+        function = resolve_resource(model, target.attr("arn"))
+        assert function is not None
+        # WHEN looking for the Lambda permission that admits the schedule
+        permissions = [
+            permission
+            for permission in rule.module.resources()
+            if permission.type == "aws_lambda_permission"
+            and rule.module.referenced_resource(permission.attr("source_arn"))[0].address == rule.address
+        ]
+        # THEN EventBridge may invoke exactly that function, from exactly that rule
+        assert len(permissions) == 1, rule.address
+        (permission,) = permissions
+        assert permission.attr("principal") == "events.amazonaws.com"
+        assert permission.attr("action") == "lambda:InvokeFunction"
+        assert _resource_named(model, permission.attr("function_name"), "aws_lambda_function") == _resource_name(
+            function
+        )
+
+
+def test_api_invoke_grants_name_served_routes(default_model: TerraformModel) -> None:
+    # GIVEN the routes the API serves and the SigV4 callers the stack grants routes to
+    (api,) = [module for module in default_model.modules() if module.address == "module.api"]
+    served = terraform_routes(default_model)
+    grants = api.variables["invoke_grants"]
+    # WHEN comparing them
+    granted = {route for grant in grants.values() for route in grant["routes"]}
+    # THEN every granted route is served, and the lake worker (the input adapter's HES client) may
+    # request files and poll their status
+    assert granted <= served
+    lake_worker = resolve_resource(default_model, grants["lake_worker"]["role_name"])
+    assert lake_worker is not None and (lake_worker.type, lake_worker.key) == ("aws_iam_role", "lake_worker")
+    assert set(grants["lake_worker"]["routes"]) == {"POST /readings/file", "GET /readings/file"}
+
+
+def test_scheduler_is_not_retried(default_model: TerraformModel) -> None:
+    # GIVEN the asynchronous invoke configuration of the scheduler
+    (config,) = default_model.resources("aws_lambda_function_event_invoke_config")
+    function, _ = config.module.referenced_resource(config.attr("function_name"))
+    # WHEN reading its retries
+    retries = config.attr("maximum_retry_attempts")
+    # THEN a failed tick is left to the next one
+    assert (function.key, retries) == ("input_adapter_scheduler", 0)
+
+
+def test_glue_tables_belong_to_the_lake_database(model: TerraformModel, spec: StackSpec) -> None:
+    for table in model.resources("aws_glue_catalog_table"):
+        # GIVEN a Glue table
+        # WHEN resolving its database
+        database, attribute = table.module.referenced_resource(table.attr("database_name"))
+        # THEN it is the lake's database
+        assert (database.type, attribute, database.attr("name")) == (
+            "aws_glue_catalog_database",
+            "name",
+            spec.glue_database,
+        )
+
+
+def test_glue_tables_are_parquet(default_model: TerraformModel) -> None:
+    for table in default_model.resources("aws_glue_catalog_table"):
+        # GIVEN a Glue table's storage descriptor
+        (storage,) = table.blocks("storage_descriptor")
+        (serde,) = storage["ser_de_info"]
+        # WHEN reading its formats
+        formats = (storage["input_format"], storage["output_format"], serde["serialization_library"])
+        # THEN they are Hive's Parquet formats
+        assert formats == (
+            "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+            "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+            "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+        ), table.address
+
+
+def test_athena_workgroup_enforces_encrypted_results(model: TerraformModel, spec: StackSpec) -> None:
+    # GIVEN the lake's workgroup
+    (workgroup,) = model.resources("aws_athena_workgroup")
+    (configuration,) = workgroup.blocks("configuration")
+    (results,) = configuration["result_configuration"]
+    (encryption,) = results["encryption_configuration"]
+    # WHEN reading its configuration
+    # THEN clients cannot override it, results land in the results bucket, KMS-encrypted, and every
+    # query has a scan limit
+    assert configuration["enforce_workgroup_configuration"] is True
+    assert configuration["publish_cloudwatch_metrics_enabled"] is True
+    assert configuration["bytes_scanned_cutoff_per_query"] >= 10 * 1024 * 1024
+    assert results["output_location"].startswith(f"s3://{spec.bucket('athena_results').name}/")
+    assert encryption["encryption_option"] == "SSE_KMS"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -599,8 +1216,8 @@ MUTATIONS = [
     ),
     pytest.param(
         "locals.tf",
-        "max_receive_count          = 5",
-        "max_receive_count          = 4",
+        "max_receive_count          = 5\n      service_senders            = []",
+        "max_receive_count          = 4\n      service_senders            = []",
         "queues",
         id="receive-count",
     ),
@@ -673,6 +1290,194 @@ MUTATIONS = [
     ),
     pytest.param(
         "locals.tf", '    { method = "POST", path = "/readings/file" },\n', "", "routes", id="route"
+    ),
+    # The lake
+    pytest.param(
+        "locals.tf",
+        '"${var.stack_name}-inbound-${local.account_id}"',
+        '"${var.stack_name}-landing-${local.account_id}"',
+        "buckets",
+        id="lake-bucket",
+    ),
+    pytest.param(
+        "locals.tf", '"${var.stack_name}-lake-jobs"', '"${var.stack_name}-lake-job"', "queues", id="lake-queue"
+    ),
+    pytest.param(
+        "locals.tf",
+        "local.lake_job_timeout_seconds + 60",
+        "local.lake_job_timeout_seconds + 30",
+        "queues",
+        id="lake-visibility",
+    ),
+    pytest.param(
+        "locals.tf",
+        "visibility_timeout_seconds = 300",
+        "visibility_timeout_seconds = 600",
+        "queues",
+        id="late-reads-visibility",
+    ),
+    pytest.param(
+        "locals.tf", 'hash_key      = "integration_id"', 'hash_key      = "id"', "tables", id="lake-hash-key"
+    ),
+    pytest.param(
+        "locals.tf", '"${var.stack_name}-lake-files"', '"${var.stack_name}-files"', "tables", id="lake-table"
+    ),
+    pytest.param("locals.tf", '"${var.stack_name}-alerts"', '"${var.stack_name}-alarms"', "topics", id="topic"),
+    pytest.param(
+        "main.tf",
+        "prefix    = local.inbound_prefixes.uncompressed",
+        'prefix    = "landing/"',
+        "notifications",
+        id="notification-prefix",
+    ),
+    pytest.param(
+        "main.tf",
+        'queue_arn = module.queues.policy_attached_queue_arns["uncompressed_objects"]',
+        'queue_arn = module.queues.policy_attached_queue_arns["late_reads"]',
+        "notifications",
+        id="notification-queue",
+    ),
+    pytest.param(
+        "modules/storage/main.tf",
+        'events        = ["s3:ObjectCreated:*"]',
+        'events        = ["s3:ObjectCreated:Put"]',
+        "notifications",
+        id="notification-events",
+    ),
+    pytest.param(
+        "main.tf",
+        'late_reads_detail_type  = "LateReadsStaged"',
+        'late_reads_detail_type  = "LateReads"',
+        "event_rules",
+        id="event-pattern",
+    ),
+    pytest.param(
+        "main.tf",
+        'late_reads_queue_arn    = module.queues.queue_arns["late_reads"]',
+        'late_reads_queue_arn    = module.queues.queue_arns["lake_jobs"]',
+        "event_rules",
+        id="event-target",
+    ),
+    pytest.param(
+        "locals.tf",
+        '"${var.stack_name}-input-adapter-scheduler"\n    }\n    functions',
+        '"${var.stack_name}-input-adapters"\n    }\n    functions',
+        "schedules",
+        id="schedule-name",
+    ),
+    pytest.param(
+        "modules/events/main.tf",
+        "rate(${var.scheduler_rate_minutes} ",
+        "rate(${var.scheduler_rate_minutes * 2} ",
+        "schedules",
+        id="schedule-rate",
+    ),
+    pytest.param(
+        "main.tf",
+        'scheduler_function_arn  = module.functions.function_arns["input_adapter_scheduler"]',
+        'scheduler_function_arn  = module.functions.function_arns["lake_worker"]',
+        "schedules",
+        id="schedule-target",
+    ),
+    pytest.param(
+        "modules/workflows/main.tf",
+        "    ingest_poll_max_attempts     = var.lake_tuning.ingest_poll_max_attempts\n",
+        "",
+        "state_machines",
+        id="lake-template-var",
+    ),
+    pytest.param(
+        "main.tf",
+        "finalize_timeout_seconds     = var.lake_finalize_timeout_seconds",
+        "finalize_timeout_seconds     = var.finalize_timeout_seconds",
+        "state_machines",
+        id="lake-template-value",
+    ),
+    pytest.param(
+        "main.tf",
+        "alerts_topic_arn             = module.alerts.topic_arn",
+        'alerts_topic_arn             = "arn:aws:sns:us-east-1:123456789012:meterflow-alerts"',
+        "state_machines",
+        id="lake-template-reference",
+    ),
+    pytest.param(
+        "modules/workflows/main.tf",
+        "/../state_machines/lake_ingest.asl.json",
+        "/../state_machines/input_adapter.asl.json",
+        "state_machines",
+        id="lake-definition",
+    ),
+    pytest.param("locals.tf", '"-", "_")}_lake"', '"-", "_")}_datalake"', "glue_database", id="glue-database"),
+    pytest.param(
+        "lake_tables.tf", 'range           = ["1", "12"]', 'range           = ["1", "13"]', "glue_tables", id="projection-range"
+    ),
+    pytest.param(
+        "lake_tables.tf",
+        'projection_type = "enum"',
+        'projection_type = "injected"',
+        "glue_tables",
+        id="projection-type",
+    ),
+    pytest.param(
+        "lake_tables.tf",
+        '"kw", "vltg", "kwh"]',
+        '"kw", "vltg"]',
+        "glue_tables",
+        id="projection-values",
+    ),
+    pytest.param(
+        "lake_tables.tf",
+        'format          = "yyyy-MM-dd"',
+        'format          = "yyyy/MM/dd"',
+        "glue_tables",
+        id="projection-format",
+    ),
+    pytest.param(
+        "lake_tables.tf", "digits          = 4", "digits          = 2", "glue_tables", id="projection-digits"
+    ),
+    pytest.param(
+        "modules/catalog/main.tf",
+        '"${key.name}=$${${key.name}}"',
+        '"$${${key.name}}"',
+        "glue_tables",
+        id="location-template",
+    ),
+    pytest.param("lake_tables.tf", 'prefix = "weather"', 'prefix = "weather/daily"', "glue_tables", id="table-prefix"),
+    pytest.param(
+        "lake_tables.tf",
+        '{ name = "reading_value", type = "double" }',
+        '{ name = "reading_value", type = "float" }',
+        "glue_tables",
+        id="column-type",
+    ),
+    pytest.param(
+        "lake_tables.tf",
+        '        { name = "acorn", type = "string" },\n',
+        "",
+        "glue_tables",
+        id="column",
+    ),
+    pytest.param("lake_tables.tf", 'name            = "hour"', 'name            = "hh"', "glue_tables", id="partition-key"),
+    pytest.param(
+        "locals.tf",
+        'athena_workgroup = "${var.stack_name}-lake"',
+        'athena_workgroup = "${var.stack_name}-athena"',
+        "athena_workgroup",
+        id="workgroup",
+    ),
+    pytest.param(
+        "locals.tf", '    { method = "GET", path = "/lake/queries/{name}" },\n', "", "routes", id="lake-route"
+    ),
+    pytest.param("locals.tf", "MF_GLUE_DATABASE ", "MF_GLUE_DB ", "lambda_environment", id="lake-env-name"),
+    pytest.param(
+        "locals.tf",
+        'MF_LAKE_JOBS_QUEUE_URL             = module.queues.queue_urls["lake_jobs"]',
+        'MF_LAKE_JOBS_QUEUE_URL             = module.queues.queue_urls["late_reads"]',
+        "lambda_environment",
+        id="lake-env-reference",
+    ),
+    pytest.param(
+        "variables.tf", "default     = 8388608", "default     = 4194304", "lambda_environment", id="lake-env-default"
     ),
 ]
 

@@ -498,11 +498,18 @@ def _regex(pattern: str, text: str) -> Any:
     return match.group()
 
 
+def _flatten(items: Any) -> list[Any]:
+    if not isinstance(items, list):
+        raise EvaluationError(f"flatten needs a list, got {items!r}")
+    return [leaf for item in items for leaf in (_flatten(item) if isinstance(item, list) else [item])]
+
+
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "tostring": to_string,
     "tonumber": lambda value: value if isinstance(value, int | float) else json.loads(value),
     "merge": lambda *maps: {key: value for item in maps for key, value in item.items()},
     "concat": lambda *lists: [item for items in lists for item in items],
+    "flatten": _flatten,
     "keys": lambda value: sorted(value),
     "values": lambda value: [value[key] for key in sorted(value)],
     "length": len,

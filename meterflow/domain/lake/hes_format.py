@@ -23,24 +23,20 @@ VALUE_COLUMNS: tuple[str, ...] = tuple(kind.name for kind in HES_READING_TYPES)
 
 
 def _parse_timestamp(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
-    """(timestamps[us] with nulls where invalid, validity mask). Calendar errors count as invalid."""
+    """(timestamps[us], validity mask). Calendar errors (2023-02-30) count as invalid."""
     shaped = pc.fill_null(pc.match_substring_regex(column, _TIMESTAMP), False)
-    whole_seconds = pc.strptime(
-        pc.utf8_slice_codeunits(column, 0, 19).combine_chunks(),
-        format="%Y-%m-%d %H:%M:%S",
-        unit="us",
-        error_is_null=True,
+    seconds_text = pc.replace_substring(pc.utf8_slice_codeunits(column, 0, 19), "T", " ").combine_chunks()
+    whole_seconds = pc.strptime(seconds_text, format="%Y-%m-%d %H:%M:%S", unit="us", error_is_null=True)
+    # strptime rolls impossible dates over (Feb 30 -> Mar 2): a valid stamp must format back to itself
+    # (arrow's %S prints the microseconds of a timestamp[us] too)
+    round_trip = pc.equal(
+        pc.strftime(whole_seconds, format="%Y-%m-%d %H:%M:%S"),
+        pc.binary_join_element_wise(seconds_text, ".000000", ""),
     )
-    # "T" separators fail the strptime above; normalise them first so both forms are accepted.
-    if pc.any(pc.match_substring(column, "T")).as_py():
-        normalised = pc.replace_substring(pc.utf8_slice_codeunits(column, 0, 19), "T", " ")
-        whole_seconds = pc.strptime(
-            normalised.combine_chunks(), format="%Y-%m-%d %H:%M:%S", unit="us", error_is_null=True
-        )
     fraction = pc.utf8_rpad(pc.utf8_slice_codeunits(column, 20, 26), 6, "0")
     fraction_digits = pc.fill_null(pc.match_substring_regex(fraction, r"^\d{6}$"), False)
     micros = pc.cast(pc.if_else(fraction_digits, fraction, "000000"), pa.int64())
-    valid = pc.and_(shaped, pc.is_valid(whole_seconds))
+    valid = pc.and_(pc.and_(shaped, pc.is_valid(whole_seconds)), pc.fill_null(round_trip, False))
     stamps = pc.cast(pc.add(pc.cast(pc.fill_null(whole_seconds, 0), pa.int64()), micros), pa.timestamp("us"))
     mask = np.asarray(valid.to_numpy(zero_copy_only=False), dtype=bool)
     return stamps, mask

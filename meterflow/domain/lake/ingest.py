@@ -456,6 +456,8 @@ def finalize_file(payload: Mapping[str, Any], integrated: LakeStore, now: dateti
         "lines_late_staged": totals["rows_late_staged"] / file.rows_per_line,
         "partitions_merged": len(merged),
         "late_partitions": sorted({token for result in ranges for token in result["late_partitions"]}),
+        # the late-read consumer writes manifests/<file_id>/late/range-NNNNN.json for each of these
+        "late_ranges": sorted(int(result["range_index"]) for result in ranges if result["rows_late_staged"]),
         "quarantine_key": quarantine_key,
         "checks": checks,
         "finalized_at": now.isoformat(),

@@ -23,7 +23,6 @@ from meterflow.domain.weather import temperature_c
 
 # A year, leap day included: one request stays within a single provider call and a Lambda's memory.
 MAX_WEATHER_DAYS: Final = 366
-_HOUR = timedelta(hours=1)
 _MICROSECONDS_PER_DAY = 86_400_000_000
 
 
@@ -62,11 +61,6 @@ def validate_window(start: datetime, end: datetime) -> None:
         raise InvalidInput(f"end ({end.isoformat()}) must be after start ({start.isoformat()})", field="end")
     if end - start > timedelta(days=MAX_WEATHER_DAYS):
         raise InvalidInput(f"a weather window spans at most {MAX_WEATHER_DAYS} days", field="end")
-
-
-def hours_in(start: datetime, end: datetime) -> list[datetime]:
-    """The whole hours in [start, end): the rows a complete provider answer holds."""
-    return [start + i * _HOUR for i in range((end - start) // _HOUR)]
 
 
 def weather_table(observation_time: pa.Array, temperature: pa.Array, source: str) -> pa.Table:

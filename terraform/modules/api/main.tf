@@ -117,6 +117,27 @@ resource "aws_lambda_permission" "this" {
   source_arn = "${aws_api_gateway_rest_api.this.execution_arn}/*/${each.value.method}/${join("/", [for segment in local.route_segments[each.key] : startswith(segment, "{") ? "*" : segment])}"
 }
 
+# Callers inside the stack sign their requests (SigV4): the lake worker calls the HES API to request
+# files and poll their status. Each grant is an inline policy on the caller's role, naming the
+# stage and routes it may invoke.
+data "aws_iam_policy_document" "invoke" {
+  for_each = var.invoke_grants
+
+  statement {
+    sid       = "InvokeRoutes"
+    actions   = ["execute-api:Invoke"]
+    resources = [for route in each.value.routes : "${aws_api_gateway_rest_api.this.execution_arn}/${var.stage_name}/${replace(route, " ", "")}"]
+  }
+}
+
+resource "aws_iam_role_policy" "invoke" {
+  for_each = var.invoke_grants
+
+  name   = "${var.name}-invoke-${each.key}"
+  role   = each.value.role_name
+  policy = data.aws_iam_policy_document.invoke[each.key].json
+}
+
 resource "aws_api_gateway_deployment" "this" {
   rest_api_id = aws_api_gateway_rest_api.this.id
 

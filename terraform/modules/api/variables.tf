@@ -26,6 +26,20 @@ variable "routes" {
   }
 }
 
+variable "invoke_grants" {
+  description = "IAM roles that may call routes of this API with SigV4 (execute-api:Invoke on the stage), by grant key: the role's name and the routes, as \"METHOD /path\" of var.routes without path parameters."
+  type = map(object({
+    role_name = string
+    routes    = list(string)
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue(flatten([for grant in values(var.invoke_grants) : [for route in grant.routes : can(regex("^(GET|POST|PUT|PATCH|DELETE) (/[A-Za-z0-9_-]+){1,3}$", route))]]))
+    error_message = "Routes are \"METHOD /path\" without path parameters."
+  }
+}
+
 variable "function_name" {
   description = "Name of the Lambda function behind every route."
   type        = string

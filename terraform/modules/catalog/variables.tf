@@ -39,17 +39,24 @@ variable "tables" {
   }))
 
   validation {
-    condition = alltrue([
-      for name, table in var.tables :
-      can(regex("^[a-z0-9_]{1,255}$", name))
-      && length(table.prefix) > 0 && !startswith(table.prefix, "/") && !endswith(table.prefix, "/")
-      && length(table.columns) > 0
-      && alltrue([for key in table.partition_keys : contains(["enum", "integer", "date"], key.projection_type)])
-      && alltrue([for key in table.partition_keys : key.projection_type != "enum" || key.values != null])
-      && alltrue([for key in table.partition_keys : key.projection_type == "enum" || try(length(key.range), 0) == 2])
-      && alltrue([for key in table.partition_keys : key.projection_type != "date" || key.format != null])
-    ])
-    error_message = "Table names are a-z 0-9 _; prefixes have no slash at either end; every table has columns; projections are enum (with values), integer (with a range of two bounds) or date (with a range and a format)."
+    condition     = alltrue([for name, table in var.tables : can(regex("^[a-z0-9_]{1,255}$", name)) && length(table.columns) > 0])
+    error_message = "Table names are 1-255 characters of a-z 0-9 _, and every table has columns."
+  }
+
+  validation {
+    condition     = alltrue([for table in values(var.tables) : length(table.prefix) > 0 && !startswith(table.prefix, "/") && !endswith(table.prefix, "/")])
+    error_message = "Prefixes are not empty and have no slash at either end."
+  }
+
+  validation {
+    condition = alltrue(flatten([for table in values(var.tables) : [
+      for key in table.partition_keys :
+      contains(["enum", "integer", "date"], key.projection_type)
+      && (key.projection_type != "enum" || key.values != null)
+      && (key.projection_type == "enum" || try(length(key.range), 0) == 2)
+      && (key.projection_type != "date" || key.format != null)
+    ]]))
+    error_message = "Projections are enum (with values), integer (with a range of two bounds) or date (with a range of two bounds and a format)."
   }
 }
 

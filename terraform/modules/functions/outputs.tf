@@ -17,3 +17,8 @@ output "role_arns" {
   description = "Execution role ARNs by role."
   value       = { for key, role in aws_iam_role.this : key => role.arn }
 }
+
+output "role_names" {
+  description = "Execution role names by role."
+  value       = { for key, role in aws_iam_role.this : key => role.name }
+}
