@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from meterflow.domain.fleet import FleetConfig
 from meterflow.domain.timeutil import parse_hes_time
 from meterflow.runtime.local_cloud import LocalCloud, LocalCloudConfig
+from meterflow.stack import LakeTuning
 
 if TYPE_CHECKING:
     from meterflow.lake_wiring import LakeServices
@@ -31,6 +32,8 @@ def _cloud_config(args: argparse.Namespace) -> LocalCloudConfig:
         state_dir=Path(args.state_dir),
         fleet=FleetConfig(meter_count=args.meters, seed=args.seed),
         export_workers=args.workers,
+        # locally a status check is cheap: poll every 2 s instead of the deployed 10 s
+        lake=LakeTuning(hes_poll_interval_seconds=2, ingest_poll_interval_seconds=2),
         endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
     )
 
@@ -65,14 +68,15 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from meterflow.runtime.demo import run_demo
+    from meterflow.runtime.demo import run_demo, run_lake_demo
 
     started = time.monotonic()
     with LocalCloud(_cloud_config(args)) as cloud:
         print(cloud.describe(), flush=True)
         print(flush=True)
         summary = run_demo(cloud, Path(args.download_dir), args.export_hours)
-    print(summary, flush=True)
+        print(summary, flush=True)
+        print(run_lake_demo(cloud), flush=True)
     print(
         f"\nDemo finished in {time.monotonic() - started:.1f} s; the local cloud is stopped "
         "(`make up` keeps it serving).",

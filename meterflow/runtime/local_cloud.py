@@ -194,6 +194,8 @@ class LocalCloud:
         moto_fidelity.apply()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         logging.getLogger("asyncssh").setLevel(logging.WARNING)
+        # moto logs a Choice rule's IsPresent test on an absent path as an ERROR; it is a normal outcome
+        logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").setLevel(logging.CRITICAL)
         self._moto = ThreadedMotoServer(
             ip_address=self.config.host, port=self.config.moto_port, verbose=False
         )

@@ -173,7 +173,11 @@ def model_for(model_factory: ModelFactory, terraform_dir: Path, deployment: Depl
 
 def spec_for(deployment: Deployment) -> StackSpec:
     return stack_spec(
-        deployment.stack_name, deployment.region, deployment.account_id, deployment.tuning, lake=deployment.lake
+        deployment.stack_name,
+        deployment.region,
+        deployment.account_id,
+        deployment.tuning,
+        lake=deployment.lake,
     )
 
 
@@ -455,7 +459,9 @@ def spec_lambda_environment(spec: StackSpec) -> dict[str, Any]:
     # reserved in Lambda: the runtime sets it, a function may not.
     settings = {**LakeSettings.from_env(resources).to_env(), **Settings.from_env(resources).to_env()}
     environment = {
-        key: _env_value(_spec_placeholder(spec, value)) for key, value in settings.items() if key != "AWS_REGION"
+        key: _env_value(_spec_placeholder(spec, value))
+        for key, value in settings.items()
+        if key != "AWS_REGION"
     }
     environment.update({variable: spec.queue(key).name for variable, key in APP_QUEUE_NAME_VARIABLES.items()})
     # chalice_app/app.py's @app.schedule rate, read at import time like the queue names.
@@ -568,7 +574,11 @@ def terraform_event_rules(model: TerraformModel) -> dict[str, EventRuleFacts]:
             rule.attr("name"),
             _event_bus(rule),
             json.dumps(rule.attr("event_pattern"), sort_keys=True),
-            tuple(sorted(_resource_named(model, target.attr("arn"), "aws_sqs_queue") for target in _targets(rule))),
+            tuple(
+                sorted(
+                    _resource_named(model, target.attr("arn"), "aws_sqs_queue") for target in _targets(rule)
+                )
+            ),
         )
     return facts
 
@@ -586,7 +596,7 @@ def spec_event_rules(spec: StackSpec) -> dict[str, EventRuleFacts]:
 
 
 def lambda_handler(handler: str) -> str:
-    """"chalice_app.app:schedule_input_adapters" -> "app.schedule_input_adapters" (the zip's root)."""
+    """A Chalice handler as Lambda runs it: chalice_app.app:f -> app.f (the app is the zip's root)."""
     module, function = handler.split(":")
     return f"{module.removeprefix(CHALICE_PACKAGE)}.{function}"
 
@@ -720,7 +730,10 @@ COMPARISONS: dict[str, Comparison] = {
     "state_machines": lambda model, spec: (terraform_state_machines(model), spec_state_machines(spec)),
     "glue_database": lambda model, spec: (terraform_glue_databases(model), spec_glue_databases(spec)),
     "glue_tables": lambda model, spec: (terraform_glue_tables(model), spec_glue_tables(spec)),
-    "athena_workgroup": lambda model, spec: (terraform_athena_workgroups(model), spec_athena_workgroups(spec)),
+    "athena_workgroup": lambda model, spec: (
+        terraform_athena_workgroups(model),
+        spec_athena_workgroups(spec),
+    ),
     "lambda_environment": lambda model, spec: (
         terraform_lambda_environment(model),
         spec_lambda_environment(spec),
@@ -805,7 +818,9 @@ def test_lake_jobs_visibility_outlasts_the_lake_worker(model: TerraformModel, de
     timeout = functions["lake_worker"].attr("timeout")
     # THEN the worker may run for the longest lake job, and a message stays invisible meanwhile
     lake = deployment.lake
-    assert timeout == max(lake.stage_timeout_seconds, lake.compact_timeout_seconds, lake.transfer_timeout_seconds)
+    assert timeout == max(
+        lake.stage_timeout_seconds, lake.compact_timeout_seconds, lake.transfer_timeout_seconds
+    )
     assert visibility == timeout + 60 == lake.lake_jobs_visibility_seconds
 
 
@@ -814,9 +829,9 @@ def test_sqs_triggered_functions_finish_within_the_visibility_timeout(model: Ter
     queues = {queue.key: queue for queue in _work_queues(model)}
     functions = {function.key: function for function in model.resources("aws_lambda_function")}
     for mapping in model.resources("aws_lambda_event_source_mapping"):
-        queue = resolve_resource(model, mapping.module.variables[f"{SQS_TRIGGERS[str(mapping.key)]}_queue_arn"])
-        # WHEN comparing the function's timeout with the queue's visibility timeout
+        queue = resolve_resource(model, mapping.attr("event_source_arn"))
         assert queue is not None and queue.address == queues[SQS_TRIGGERS[str(mapping.key)]].address
+        # WHEN comparing the function's timeout with the queue's visibility timeout
         timeout = functions[str(mapping.key)].attr("timeout")
         # THEN a message is not handed to a second invocation while the first may still run (AWS
         # also refuses to create a mapping otherwise)
@@ -845,7 +860,7 @@ def test_sqs_triggers_report_batch_item_failures(default_model: TerraformModel) 
     }
     # THEN each SQS-triggered function takes one message at a time and reports failures per item
     expected = (1, ["ReportBatchItemFailures"])
-    assert settings == {key: expected for key in SQS_TRIGGERS}
+    assert settings == dict.fromkeys(SQS_TRIGGERS, expected)
 
 
 def test_api_methods_require_iam_and_proxy_to_lambda(default_model: TerraformModel) -> None:
@@ -991,9 +1006,9 @@ def test_schedules_may_invoke_their_function(model: TerraformModel) -> None:
         (permission,) = permissions
         assert permission.attr("principal") == "events.amazonaws.com"
         assert permission.attr("action") == "lambda:InvokeFunction"
-        assert _resource_named(model, permission.attr("function_name"), "aws_lambda_function") == _resource_name(
-            function
-        )
+        assert _resource_named(
+            model, permission.attr("function_name"), "aws_lambda_function"
+        ) == _resource_name(function)
 
 
 def test_api_invoke_grants_name_served_routes(default_model: TerraformModel) -> None:
@@ -1300,7 +1315,11 @@ MUTATIONS = [
         id="lake-bucket",
     ),
     pytest.param(
-        "locals.tf", '"${var.stack_name}-lake-jobs"', '"${var.stack_name}-lake-job"', "queues", id="lake-queue"
+        "locals.tf",
+        '"${var.stack_name}-lake-jobs"',
+        '"${var.stack_name}-lake-job"',
+        "queues",
+        id="lake-queue",
     ),
     pytest.param(
         "locals.tf",
@@ -1322,7 +1341,9 @@ MUTATIONS = [
     pytest.param(
         "locals.tf", '"${var.stack_name}-lake-files"', '"${var.stack_name}-files"', "tables", id="lake-table"
     ),
-    pytest.param("locals.tf", '"${var.stack_name}-alerts"', '"${var.stack_name}-alarms"', "topics", id="topic"),
+    pytest.param(
+        "locals.tf", '"${var.stack_name}-alerts"', '"${var.stack_name}-alarms"', "topics", id="topic"
+    ),
     pytest.param(
         "main.tf",
         "prefix    = local.inbound_prefixes.uncompressed",
@@ -1407,9 +1428,15 @@ MUTATIONS = [
         "state_machines",
         id="lake-definition",
     ),
-    pytest.param("locals.tf", '"-", "_")}_lake"', '"-", "_")}_datalake"', "glue_database", id="glue-database"),
     pytest.param(
-        "lake_tables.tf", 'range           = ["1", "12"]', 'range           = ["1", "13"]', "glue_tables", id="projection-range"
+        "locals.tf", '"-", "_")}_lake"', '"-", "_")}_datalake"', "glue_database", id="glue-database"
+    ),
+    pytest.param(
+        "lake_tables.tf",
+        'range           = ["1", "12"]',
+        'range           = ["1", "13"]',
+        "glue_tables",
+        id="projection-range",
     ),
     pytest.param(
         "lake_tables.tf",
@@ -1442,7 +1469,9 @@ MUTATIONS = [
         "glue_tables",
         id="location-template",
     ),
-    pytest.param("lake_tables.tf", 'prefix = "weather"', 'prefix = "weather/daily"', "glue_tables", id="table-prefix"),
+    pytest.param(
+        "lake_tables.tf", 'prefix = "weather"', 'prefix = "weather/daily"', "glue_tables", id="table-prefix"
+    ),
     pytest.param(
         "lake_tables.tf",
         '{ name = "reading_value", type = "double" }',
@@ -1457,7 +1486,13 @@ MUTATIONS = [
         "glue_tables",
         id="column",
     ),
-    pytest.param("lake_tables.tf", 'name            = "hour"', 'name            = "hh"', "glue_tables", id="partition-key"),
+    pytest.param(
+        "lake_tables.tf",
+        'name            = "hour"',
+        'name            = "hh"',
+        "glue_tables",
+        id="partition-key",
+    ),
     pytest.param(
         "locals.tf",
         'athena_workgroup = "${var.stack_name}-lake"',
@@ -1477,7 +1512,11 @@ MUTATIONS = [
         id="lake-env-reference",
     ),
     pytest.param(
-        "variables.tf", "default     = 8388608", "default     = 4194304", "lambda_environment", id="lake-env-default"
+        "variables.tf",
+        "default     = 8388608",
+        "default     = 4194304",
+        "lambda_environment",
+        id="lake-env-default",
     ),
 ]
 

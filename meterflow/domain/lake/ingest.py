@@ -21,7 +21,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
@@ -43,6 +43,7 @@ from meterflow.domain.lake.partitions import (
 from meterflow.domain.lake.ports import ConcurrentUpdate, EventPublisher, LakeStore
 from meterflow.domain.lake.ranges import ByteRange, RangeTuning, split_ranges
 from meterflow.domain.lake.schema import LATE_READS_DETAIL_TYPE, STAGED_SCHEMA, TOPOLOGY_PREFIX, PartitionKey
+from meterflow.domain.timeutil import parse_hes_time
 
 logger = logging.getLogger("meterflow.lake")
 
@@ -207,11 +208,14 @@ def _parse(
 
 
 def late_mask(rows: pa.Table, arrivals: pa.Array | None, file: FileRef) -> np.ndarray:
-    """Which staged rows are late: they arrived after their hour's ingestion window had closed.
+    """Which staged rows are late: older than the ingestion window by more than the threshold.
 
     A row's hour is ingested on time until ``hour end + threshold``. A HES line carries its own
-    arrival time; a file without one (London) arrived when the object landed. HES rows come six per
-    line (one block per reading type), so the line's arrival repeats for each block.
+    arrival time, so a read that arrived after its hour's window had closed is late even inside
+    its own file. A file without arrival times (London) is judged by the window it answers: rows
+    whose hour closed more than the threshold before the window started are late; a backfill
+    without a window has no late rows. HES rows come six per line (one block per reading type),
+    so each line's arrival repeats for each block.
     """
     if rows.num_rows == 0:
         return np.zeros(0, dtype=bool)
@@ -220,12 +224,12 @@ def late_mask(rows: pa.Table, arrivals: pa.Array | None, file: FileRef) -> np.nd
     if arrivals is not None:
         arrival_micros = np.asarray(pc.cast(arrivals, pa.int64()).to_numpy(zero_copy_only=False))
         arrival_micros = np.tile(arrival_micros, file.rows_per_line)
-    else:
-        landed = datetime.fromisoformat(file.arrive_time.replace("Z", "+00:00"))
-        landed_naive = landed.astimezone(UTC).replace(tzinfo=None) if landed.tzinfo else landed
-        epoch = int((landed_naive - datetime(1970, 1, 1)) / timedelta(microseconds=1))
-        arrival_micros = np.full(rows.num_rows, epoch, dtype=np.int64)
-    return np.asarray(arrival_micros > hour_end_micros + threshold, dtype=bool)
+        return np.asarray(arrival_micros > hour_end_micros + threshold, dtype=bool)
+    if not file.window_start:
+        return np.zeros(rows.num_rows, dtype=bool)
+    window_start = parse_hes_time(file.window_start, "window_start")
+    window_micros = int((window_start - datetime(1970, 1, 1)) / timedelta(microseconds=1))
+    return np.asarray(window_micros > hour_end_micros + threshold, dtype=bool)
 
 
 def stage_range(
