@@ -19,8 +19,8 @@ variable "stack_name" {
   default     = "meterflow"
 
   validation {
-    # 32 keeps every derived name within its limit, e.g. the bucket <stack>-hes-exports-<account> (63)
-    # and the role <stack>-start-file-export-lambda (64).
+    # 32 keeps every derived name within its limit, e.g. the bucket <stack>-athena-results-<account>
+    # (60 of 63) and the role <stack>-input-adapter-scheduler-lambda (63 of 64).
     condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.stack_name))
     error_message = "3-32 characters of a-z, 0-9 and '-', starting with a letter and not ending with '-'."
   }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from datetime import datetime
 
 import pyarrow as pa
@@ -92,7 +93,7 @@ def replace_field(line: str, index: int, value: str) -> str:
     return ",".join(cells)
 
 
-BAD_LINE_CASES = {
+BAD_LINE_CASES: dict[str, tuple[Callable[[str], str], QuarantineReason]] = {
     "too_few_columns": (lambda line: ",".join(line.split(",")[:7]), QuarantineReason.COLUMN_COUNT),
     "too_many_columns": (lambda line: line + ",extra", QuarantineReason.COLUMN_COUNT),
     "blank_line": (lambda line: "", QuarantineReason.COLUMN_COUNT),

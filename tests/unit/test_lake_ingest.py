@@ -180,7 +180,9 @@ def partition_of(object_key: str) -> PartitionKey:
 
 
 # ---------------------------------------------------------------------------------------- end to end
-def test_manifest_balances(ingested: IngestedOnce, lines: list[list[str]], late_lines: list[list[str]]) -> None:
+def test_manifest_balances(
+    ingested: IngestedOnce, lines: list[list[str]], late_lines: list[list[str]]
+) -> None:
     # GIVEN the file (clean lines plus one bad line) ingested once
     manifest = ingested.lake.json("manifests/f1.json")
     # THEN every check holds and the counts match the file

@@ -43,9 +43,7 @@ def long(rows: list[tuple[str, float, datetime]]) -> pa.Table:
 
 
 def keys_of(table: pa.Table) -> list[tuple[str, datetime]]:
-    return list(
-        zip(table["meter_id"].to_pylist(), table["reading_date_time"].to_pylist(), strict=True)
-    )
+    return list(zip(table["meter_id"].to_pylist(), table["reading_date_time"].to_pylist(), strict=True))
 
 
 @pytest.fixture
@@ -176,4 +174,6 @@ def test_merge_output_is_independent_of_incoming_order(mixed_rows: pa.Table) -> 
     body = mixed_rows.select(LONG_SCHEMA.names)
     reversed_body = body.take(pa.array(list(reversed(range(body.num_rows)))))
     # WHEN merged and encoded THEN the partition bytes are the same
-    assert encode_parquet(merge_rows(None, body).table) == encode_parquet(merge_rows(None, reversed_body).table)
+    assert encode_parquet(merge_rows(None, body).table) == encode_parquet(
+        merge_rows(None, reversed_body).table
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -9,6 +11,7 @@ from hypothesis import strategies as st
 from meterflow.domain.lake.ranges import (
     ByteRange,
     RangeTuning,
+    ReadAt,
     UnsplittableObject,
     split_ranges,
     target_range_bytes,
@@ -17,7 +20,7 @@ from meterflow.domain.lake.ranges import (
 SMALL = RangeTuning(max_ranges=10, min_range_bytes=16, max_range_bytes=1_000)
 
 
-def reader(data: bytes):  # noqa: ANN201 - a ReadAt over in-memory bytes
+def reader(data: bytes) -> ReadAt:
     return lambda offset, length: data[offset : offset + length]
 
 
@@ -31,7 +34,7 @@ def assert_line_aligned(data: bytes, ranges: list[ByteRange]) -> None:
     assert ranges[0].start == 0
     assert ranges[-1].end == len(data)
     assert [r.index for r in ranges] == list(range(len(ranges)))
-    for before, after in zip(ranges, ranges[1:], strict=False):
+    for before, after in itertools.pairwise(ranges):
         assert before.end == after.start
     for byte_range in ranges:
         assert byte_range.end > byte_range.start

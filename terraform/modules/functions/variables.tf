@@ -329,9 +329,9 @@ variable "input_adapter_scheduler_timeout_seconds" {
 }
 
 variable "input_adapter_scheduler_memory_size" {
-  description = "Memory of the input adapter scheduler in MB."
+  description = "Memory of the input adapter scheduler in MB (every function imports the whole app, pyarrow included)."
   type        = number
-  default     = 256
+  default     = 512
 
   validation {
     condition     = var.input_adapter_scheduler_memory_size >= 128 && var.input_adapter_scheduler_memory_size <= 10240

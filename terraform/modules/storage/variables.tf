@@ -69,19 +69,19 @@ variable "noncurrent_version_expiration_days" {
 }
 
 variable "access_logs_bucket_name" {
-  description = "Existing bucket that receives S3 server access logs of the exports bucket; null disables access logging."
+  description = "Existing bucket that receives S3 server access logs of the exports bucket and the lake buckets (prefix <bucket name>/); null disables access logging."
   type        = string
   default     = null
 }
 
 variable "force_destroy" {
-  description = "Whether `terraform destroy` may delete a bucket that still holds objects."
+  description = "Whether `terraform destroy` may delete the buckets (exports and lake) while they still hold objects."
   type        = bool
   default     = false
 }
 
 variable "tags" {
-  description = "Tags for the bucket."
+  description = "Tags for the buckets."
   type        = map(string)
   default     = {}
 }
