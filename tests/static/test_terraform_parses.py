@@ -149,6 +149,25 @@ def test_default_variables_pass_validations_and_preconditions(default_model: Ter
             "module.workflows.aws_sfn_state_machine.this",
             id="heartbeat-precondition",
         ),
+        pytest.param(
+            {"stage_timeout_seconds": 901}, "root: var.stage_timeout_seconds", id="lake-lambda-limit"
+        ),
+        pytest.param(
+            {"compact_heartbeat_seconds": 900},
+            "module.workflows.aws_sfn_state_machine.lake_ingest",
+            id="lake-heartbeat-precondition",
+        ),
+        pytest.param(
+            {"transfer_heartbeat_seconds": 10},
+            "module.workflows.aws_sfn_state_machine.input_adapter",
+            id="worker-heartbeat-precondition",
+        ),
+        pytest.param(
+            {"athena_bytes_scanned_cutoff_per_query": 1024},
+            "root: var.athena_bytes_scanned_cutoff_per_query",
+            id="athena-cutoff",
+        ),
+        pytest.param({"alert_email_addresses": ["ops"]}, "root: var.alert_email_addresses", id="email"),
     ],
 )
 def test_invalid_settings_are_rejected(

@@ -12,12 +12,16 @@ locals {
     name => join("/", concat([table.prefix], [for key in table.partition_keys : "${key.name}=$${${key.name}}"]))
   }
 
+  # Only partitioned tables get projection parameters (filters instead of a conditional, whose two
+  # object types would not unify).
   projection_parameters = {
     for name, table in var.tables :
-    name => length(table.partition_keys) == 0 ? {} : merge(
+    name => merge(
       {
-        "projection.enabled"        = "true"
-        "storage.location.template" = "s3://${var.bucket_name}/${local.location_templates[name]}"
+        for parameter, value in {
+          "projection.enabled"        = "true"
+          "storage.location.template" = "s3://${var.bucket_name}/${local.location_templates[name]}"
+        } : parameter => value if length(table.partition_keys) > 0
       },
       { for key in table.partition_keys : "projection.${key.name}.type" => key.projection_type },
       { for key in table.partition_keys : "projection.${key.name}.values" => join(",", key.values) if key.values != null },
