@@ -142,7 +142,7 @@ def merge_late_reads(event: SQSEvent) -> None:
         logger.info(
             "late reads of %s range %s merged: %s rows",
             result["file_id"],
-            result["range_index"],
+            result["group_index"],
             result["rows_added"],
         )
 

@@ -14,7 +14,7 @@ def lake_handlers(lake: LakeServices) -> dict[str, JobHandler]:
         return ingest.split_file(payload, lake.inbound, lake.integrated.bucket, lake.tuning)
 
     def stage_range(payload: dict[str, Any]) -> dict[str, Any]:
-        return ingest.stage_range(payload, lake.inbound, lake.integrated, lake.events, lake.meter_registry)
+        return ingest.stage_range(payload, lake.inbound, lake.integrated, lake.meter_registry)
 
     def plan_compaction(payload: dict[str, Any]) -> dict[str, Any]:
         return ingest.plan_compaction(payload, lake.integrated, lake.tuning)
@@ -23,7 +23,7 @@ def lake_handlers(lake: LakeServices) -> dict[str, JobHandler]:
         return ingest.compact_partitions(payload, lake.integrated)
 
     def finalize_file(payload: dict[str, Any]) -> dict[str, Any]:
-        return ingest.finalize_file(payload, lake.integrated, lake.clock())
+        return ingest.finalize_file(payload, lake.integrated, lake.events, lake.clock())
 
     def request_hes_file(payload: dict[str, Any]) -> dict[str, Any]:
         return integrations.request_hes_file(payload, lake.integrations, lake.hes_api)

@@ -196,8 +196,8 @@ def _wait_for_manifests(
             if found is not None:
                 manifest = json.loads(found.data)
                 records = [
-                    lake.integrated.get(f"manifests/{file_id}/late/range-{i:05d}.json")
-                    for i in manifest["late_ranges"]
+                    lake.integrated.get(f"manifests/{file_id}/late/group-{index:05d}.json")
+                    for index in range(manifest["late_groups"])
                 ]
                 if all(record is not None for record in records):
                     result.append((manifest, [json.loads(r.data) for r in records if r is not None]))

@@ -192,6 +192,9 @@ class LocalCloud:
         from meterflow.runtime import moto_fidelity
 
         moto_fidelity.apply()
+        # moto spools objects above ~5 MB to temporary files and rereads the whole file for every
+        # ranged GET; the lake reads ranges of large objects, so keep objects in memory instead.
+        os.environ.setdefault("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", str(2**31))
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         logging.getLogger("asyncssh").setLevel(logging.WARNING)
         # moto logs a Choice rule's IsPresent test on an absent path as an ERROR; it is a normal outcome
@@ -241,7 +244,7 @@ class LocalCloud:
                 queue_urls["late_reads"],
                 arn("late_reads"),
                 "chalice_app.app:merge_late_reads",
-                processes=1,
+                processes=self.config.lake_workers,
             ),
             QueueBinding(
                 "export-jobs",

@@ -7,6 +7,10 @@ Our failure reasons depend on it, so the embedded server gets the one-line fix.
 moto also lists an execution as RUNNING a moment before (and after) its interpreter exists; a task
 token answered in that moment fails with an AttributeError (HTTP 500) for every other execution.
 Such executions cannot own the token, so they are skipped when answering tokens.
+
+Performance: moto copies an object's whole body for every GET, ranged or not (two 127 MB copies
+to serve a 4 KB range). Objects are kept in memory (MOTO_S3_DEFAULT_KEY_BUFFER_SIZE, set by the
+local cloud) and their body is returned without copying, so a ranged GET costs its range.
 """
 
 from __future__ import annotations
@@ -38,3 +42,19 @@ def apply() -> None:
         ]
 
     StepFunctionsParserBackend._get_executions = executions_with_interpreter  # type: ignore[method-assign]
+
+    import io
+
+    from moto.s3.models import FakeKey
+
+    copying_value = FakeKey.value
+
+    def value_without_copy(self: Any) -> bytes:
+        in_memory = getattr(self._value_buffer, "_file", None)
+        if isinstance(in_memory, io.BytesIO):
+            with self.lock:
+                # bytes are immutable: after its first call getvalue() shares one object, no copy
+                return in_memory.getvalue()
+        return bytes(copying_value.fget(self))  # type: ignore[attr-defined]
+
+    FakeKey.value = property(value_without_copy, copying_value.fset)  # type: ignore[method-assign,assignment,attr-defined]

@@ -49,11 +49,13 @@ def manifest(lake: LakeServices, file_id: str) -> dict[str, Any]:
 
 
 def wait_late_merged(lake: LakeServices, file_id: str, timeout_s: float = 120) -> list[dict[str, Any]]:
-    """The late-read consumer's records for every range of the file that staged late reads."""
-    ranges = manifest(lake, file_id)["late_ranges"]
+    """The late-read consumer's records for every late-partition group the file announced."""
+    groups = manifest(lake, file_id)["late_groups"]
 
     def records() -> list[dict[str, Any]] | None:
-        found = [lake.integrated.get(f"manifests/{file_id}/late/range-{index:05d}.json") for index in ranges]
+        found = [
+            lake.integrated.get(f"manifests/{file_id}/late/group-{index:05d}.json") for index in range(groups)
+        ]
         if any(item is None for item in found):
             return None
         return [json.loads(item.data) for item in found if item is not None] or [{}]

@@ -342,7 +342,7 @@ def test_london_file_weather_and_topology_are_queryable(
     pairs = zip(rows["meter_id"].to_pylist(), rows["reading_date_time"].to_pylist(), strict=True)
     mask = np.array([meter_id == meter and stamp.date() == day for meter_id, stamp in pairs])
     expected = float(np.asarray(rows["reading_value"].to_numpy())[mask].sum())
-    if m["late_ranges"]:
+    if m["late_groups"]:
         wait_late_merged(lake, file_id)
     response = requests.get(
         f"{cloud.api_url}/lake/queries/daily_consumption",

@@ -95,7 +95,6 @@ class Lake:
                 {"file": split["file"], "range": byte_range},
                 self.inbound,
                 self.integrated,
-                self.publisher,
                 lambda: self.registry,
             )
 
@@ -111,6 +110,7 @@ class Lake:
         return ingest.finalize_file(
             {"file": split["file"], "range_count": len(split["ranges"]), "group_count": len(plan["groups"])},
             self.integrated,
+            self.publisher,
             NOW,
         )
 
@@ -271,7 +271,7 @@ def test_late_rows_go_via_events_and_end_in_their_true_partition(
 def test_late_merge_writes_its_own_record(ingested: IngestedOnce) -> None:
     # GIVEN each late event merged
     for _, detail in ingested.published:
-        record = ingested.lake.json(f"manifests/f1/late/range-{detail['range_index']:05d}.json")
+        record = ingested.lake.json(f"manifests/f1/late/group-{detail['group_index']:05d}.json")
         # THEN its record balances against the staged rows
         assert record["rows_added"] + record["rows_duplicate"] == record["rows_staged"] == detail["rows"]
 
@@ -328,7 +328,7 @@ def test_rerunning_a_late_merge_is_idempotent_and_reports_original_counts(lake: 
     # THEN the consumer's record answers with the original result
     assert ingest.merge_late_reads(detail, lake.integrated) == first
     # AND WHEN the record is lost and the merge runs again, the partition ledger gives the original counts
-    record_key = f"manifests/f1/late/range-{detail['range_index']:05d}.json"
+    record_key = f"manifests/f1/late/group-{detail['group_index']:05d}.json"
     lake.integrated.delete([record_key])
     again = ingest.merge_late_reads(detail, lake.integrated)
     assert again == first
@@ -363,7 +363,6 @@ def test_stage_range_without_meter_registry_is_retryable(lake: Lake) -> None:
             job,
             lake.inbound,
             lake.integrated,
-            lake.publisher,
             lambda: ingest.load_meter_registry(lake.integrated),
         )
 
@@ -379,7 +378,6 @@ def test_stage_range_with_meter_registry_loads_it(lake: Lake) -> None:
         {"file": split["file"], "range": split["ranges"][0]},
         lake.inbound,
         lake.integrated,
-        lake.publisher,
         lambda: ingest.load_meter_registry(lake.integrated),
     )
     # THEN every line of the range is valid

@@ -34,15 +34,16 @@ from meterflow.domain.lake.hes_format import parse_hes_range
 from meterflow.domain.lake.parsing import ParsedRange, QuarantinedLine
 from meterflow.domain.lake.partitions import (
     decode_parquet,
+    decode_staging,
     encode_parquet,
+    encode_staged_partitions,
     hour_index,
     merge_rows,
     split_by_partition,
-    staged_rows_of,
 )
 from meterflow.domain.lake.ports import ConcurrentUpdate, EventPublisher, LakeStore
 from meterflow.domain.lake.ranges import ByteRange, RangeTuning, split_ranges
-from meterflow.domain.lake.schema import LATE_READS_DETAIL_TYPE, STAGED_SCHEMA, TOPOLOGY_PREFIX, PartitionKey
+from meterflow.domain.lake.schema import LATE_READS_DETAIL_TYPE, TOPOLOGY_PREFIX, PartitionKey
 from meterflow.domain.timeutil import parse_hes_time
 
 logger = logging.getLogger("meterflow.lake")
@@ -116,9 +117,26 @@ class PlanCompactionJob(_Contract):
     range_count: int
 
 
+class StagedPiece(_Contract):
+    partition: str
+    offset: int
+    length: int
+    rows: int
+
+
+class StagedSpan(_Contract):
+    """The pieces one range staged for a run of consecutive partitions: one ranged GET reads them."""
+
+    range_index: int
+    start: int
+    end: int
+    pieces: list[StagedPiece]
+
+
 class CompactionGroup(_Contract):
     index: int
     partitions: list[str]
+    sources: list[StagedSpan]
 
 
 class CompactJob(_Contract):
@@ -133,11 +151,13 @@ class FinalizeJob(_Contract):
 
 
 class LateReadsEvent(_Contract):
+    """One group of a file's late partitions, announced once the file's on-time rows are merged."""
+
     file_id: str
     bucket: str
-    staged_key: str
-    range_index: int
+    group_index: int
     partitions: list[str]
+    sources: list[StagedSpan]  # where the ranges' late objects hold rows for these partitions
     rows: int
 
 
@@ -150,6 +170,50 @@ class LakeTuningSettings:
 
 def _range_name(index: int) -> str:
     return f"range-{index:05d}"
+
+
+def _staged_key(file_id: str, kind: Literal["ontime", "late"], range_index: int) -> str:
+    return f"staging/{file_id}/{kind}/{_range_name(range_index)}.arrow"
+
+
+def _spans(partitions: list[str], indexes: Mapping[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """For each range, the contiguous byte span of its pieces of ``partitions``."""
+    wanted = set(partitions)
+    spans = []
+    for range_index, index in sorted(indexes.items()):
+        pieces = [piece for piece in index if piece["partition"] in wanted]
+        if pieces:
+            spans.append(
+                {
+                    "range_index": range_index,
+                    "start": min(piece["offset"] for piece in pieces),
+                    "end": max(piece["offset"] + piece["length"] for piece in pieces),
+                    "pieces": pieces,
+                }
+            )
+    return spans
+
+
+def _read_spans(
+    integrated: LakeStore, file_id: str, kind: Literal["ontime", "late"], spans: list[StagedSpan]
+) -> dict[str, list[pa.Table]]:
+    """The staged tables of each partition, in range order: one ranged GET per span."""
+    tables: dict[str, list[pa.Table]] = {}
+    for span in sorted(spans, key=lambda item: item.range_index):
+        key = _staged_key(file_id, kind, span.range_index)
+        data = integrated.read_range(key, span.start, span.end)
+        if len(data) != span.end - span.start:
+            raise RetryableError(f"staged object {key} is missing or short")
+        view = memoryview(data)
+        for piece in span.pieces:
+            first = piece.offset - span.start
+            table = decode_staging(view[first : first + piece.length])
+            if table.num_rows != piece.rows:
+                raise IntegrityError(
+                    f"{key} holds {table.num_rows} rows for {piece.partition}, not {piece.rows}"
+                )
+            tables.setdefault(piece.partition, []).append(table)
+    return tables
 
 
 def _json(data: Mapping[str, Any]) -> bytes:
@@ -236,10 +300,14 @@ def stage_range(
     payload: Mapping[str, Any],
     inbound: LakeStore,
     integrated: LakeStore,
-    events: EventPublisher,
     registry: Callable[[], pa.Array],
 ) -> dict[str, Any]:
-    """Parse one range, quarantine bad lines, stage on-time rows per partition and late rows apart."""
+    """Parse one range, quarantine bad lines, stage on-time rows per partition and late rows apart.
+
+    Late rows span many hours, so they go into one object per range; they are announced once per
+    file (by :func:`finalize_file`), so each late partition is rewritten once per file, not once
+    per range.
+    """
     job: RangeJob = RangeJob.parse(payload)
     file, byte_range = job.file, job.byte_range
     data = inbound.read_range(file.key, byte_range.start, byte_range.end)
@@ -250,22 +318,16 @@ def stage_range(
     name = _range_name(byte_range.index)
 
     on_time = split_by_partition(parsed.rows.filter(pa.array(~late)))
-    for key, rows in on_time.items():
-        integrated.put(file.staging("ontime", key.to_token(), f"{name}.parquet"), encode_parquet(rows))
-    late_rows = parsed.rows.filter(pa.array(late))
-    late_partitions = sorted(key.to_token() for key in split_by_partition(late_rows))
-    if late_rows.num_rows:
-        staged_key = file.staging("late", f"{name}.parquet")
-        integrated.put(staged_key, encode_parquet(late_rows))
-        event = LateReadsEvent(
-            file_id=file.file_id,
-            bucket=integrated.bucket,
-            staged_key=staged_key,
-            range_index=byte_range.index,
-            partitions=late_partitions,
-            rows=late_rows.num_rows,
-        )
-        events.publish(LATE_READS_DETAIL_TYPE, event.model_dump())
+    on_time_index: list[dict[str, Any]] = []
+    if on_time:
+        staged, on_time_index = encode_staged_partitions(on_time)
+        integrated.put(_staged_key(file.file_id, "ontime", byte_range.index), staged)
+    late_parts = split_by_partition(parsed.rows.filter(pa.array(late)))
+    late_index: list[dict[str, Any]] = []
+    if late_parts:
+        staged, late_index = encode_staged_partitions(late_parts)
+        integrated.put(_staged_key(file.file_id, "late", byte_range.index), staged)
+    rows_late = sum(int(piece["rows"]) for piece in late_index)
     if parsed.quarantined:
         integrated.put(
             file.staging("quarantine", f"{name}.json"),
@@ -281,9 +343,10 @@ def stage_range(
         "lines_quarantined": len(parsed.quarantined),
         "quarantined_by_reason": _count_reasons(parsed.quarantined),
         "rows_staged": parsed.rows.num_rows,
-        "rows_late_staged": late_rows.num_rows,
-        "partitions": sorted(key.to_token() for key in on_time),
-        "late_partitions": late_partitions,
+        "rows_late_staged": rows_late,
+        "partitions": [piece["partition"] for piece in on_time_index],
+        "ontime_index": on_time_index,
+        "late_index": late_index,
     }
     integrated.put(file.staging("ranges", f"{name}.json"), _json(result))
     return {"range_index": byte_range.index, "lines_read": parsed.lines_read}
@@ -311,17 +374,17 @@ def plan_compaction(
     payload: Mapping[str, Any], integrated: LakeStore, tuning: LakeTuningSettings
 ) -> dict[str, Any]:
     job: PlanCompactionJob = PlanCompactionJob.parse(payload)
-    partitions = sorted(
-        {
-            token
-            for result in _range_results(job.file, integrated, job.range_count)
-            for token in result["partitions"]
-        }
-    )
+    indexes = {
+        int(result["range_index"]): result["ontime_index"]
+        for result in _range_results(job.file, integrated, job.range_count)
+    }
+    partitions = sorted({piece["partition"] for index in indexes.values() for piece in index})
     size = tuning.partitions_per_group
     groups = [
-        {"index": index, "partitions": partitions[start : start + size]}
-        for index, start in enumerate(range(0, len(partitions), size))
+        {"index": index, "partitions": group, "sources": _spans(group, indexes)}
+        for index, group in enumerate(
+            partitions[start : start + size] for start in range(0, len(partitions), size)
+        )
     ]
     return {"groups": groups, "partition_count": len(partitions)}
 
@@ -342,14 +405,38 @@ def _read_ledger(metadata: Mapping[str, str]) -> list[MergeRecord]:
     return records
 
 
+def _ledger_metadata(entries: list[MergeRecord]) -> dict[str, str]:
+    return {_LEDGER_METADATA: " ".join(f"{r.ledger_id}:{r.rows_added}:{r.rows_duplicate}" for r in entries)}
+
+
 def merge_into_partition(
-    integrated: LakeStore, partition: PartitionKey, incoming: pa.Table, ledger_id: str
+    integrated: LakeStore,
+    partition: PartitionKey,
+    incoming: pa.Table,
+    ledger_id: str,
+    expect_new: bool = False,
 ) -> MergeRecord:
     """Atomically rewrite one partition with ``incoming`` merged in (optimistic concurrency).
 
     The partition object's metadata keeps a short ledger of the merges applied to it, so a merge
     that is retried after it succeeded reports its original counts instead of "all duplicates".
+    With ``expect_new`` (fresh data), the partition is first created without reading it; if it
+    already exists, the conditional PUT fails and the merge proceeds as usual.
     """
+    if expect_new:
+        outcome = merge_rows(None, incoming)
+        record = MergeRecord(ledger_id, outcome.rows_added, outcome.rows_duplicate)
+        try:
+            integrated.put(
+                partition.object_key,
+                encode_parquet(outcome.table),
+                if_absent=True,
+                metadata=_ledger_metadata([record]),
+            )
+        except ConcurrentUpdate:
+            pass
+        else:
+            return record
     for _attempt in range(_MERGE_ATTEMPTS):
         current = integrated.get(partition.object_key)
         ledger = _read_ledger(current.metadata) if current is not None else []
@@ -360,10 +447,7 @@ def merge_into_partition(
         record = MergeRecord(ledger_id, outcome.rows_added, outcome.rows_duplicate)
         if outcome.rows_added == 0 and current is not None:
             return record  # nothing new: leave the object (and its bytes) alone
-        entries = [*ledger, record][-_LEDGER_ENTRIES:]
-        metadata = {
-            _LEDGER_METADATA: " ".join(f"{r.ledger_id}:{r.rows_added}:{r.rows_duplicate}" for r in entries)
-        }
+        metadata = _ledger_metadata([*ledger, record][-_LEDGER_ENTRIES:])
         try:
             integrated.put(
                 partition.object_key,
@@ -384,18 +468,14 @@ def compact_partitions(payload: Mapping[str, Any], integrated: LakeStore) -> dic
     job: CompactJob = CompactJob.parse(payload)
     file = job.file
     outcomes = []
+    staged = _read_spans(integrated, file.file_id, "ontime", job.group.sources)
     for token in job.group.partitions:
         partition = PartitionKey.from_token(token)
-        staged_keys = sorted(integrated.list_keys(file.staging("ontime", token) + "/"))
-        if not staged_keys:
+        if token not in staged:
             raise IntegrityError(f"partition {token} of {file.file_id} has no staged rows")
-        tables = []
-        for key in staged_keys:
-            found = integrated.get(key)
-            if found is None:
-                raise RetryableError(f"staged object {key} vanished")
-            tables.append(decode_parquet(found.data))
-        record = merge_into_partition(integrated, partition, pa.concat_tables(tables), f"file:{file.file_id}")
+        record = merge_into_partition(
+            integrated, partition, pa.concat_tables(staged[token]), f"file:{file.file_id}", expect_new=True
+        )
         outcomes.append(
             {"partition": token, "rows_added": record.rows_added, "rows_duplicate": record.rows_duplicate}
         )
@@ -405,8 +485,15 @@ def compact_partitions(payload: Mapping[str, Any], integrated: LakeStore) -> dic
 
 
 # ----------------------------------------------------------------------------------------- finalize
-def finalize_file(payload: Mapping[str, Any], integrated: LakeStore, now: datetime) -> dict[str, Any]:
-    """Write the manifest (and the file's quarantine) once every count adds up."""
+def finalize_file(
+    payload: Mapping[str, Any],
+    integrated: LakeStore,
+    events: EventPublisher,
+    now: datetime,
+    late_partitions_per_event: int = 24,
+) -> dict[str, Any]:
+    """Write the manifest (and the file's quarantine) once every count adds up, then announce the
+    file's late reads on EventBridge, a group of partitions per event."""
     job: FinalizeJob = FinalizeJob.parse(payload)
     file = job.file
     ranges = _range_results(file, integrated, job.range_count)
@@ -441,6 +528,30 @@ def finalize_file(payload: Mapping[str, Any], integrated: LakeStore, now: dateti
         raise IntegrityError(f"manifest of {file.file_id} does not add up: {failed}; totals {totals}")
 
     quarantine_key = _write_quarantine(file, integrated, ranges) if totals["lines_quarantined"] else None
+    late_indexes = {int(result["range_index"]): result["late_index"] for result in ranges}
+    late_events_rows: dict[str, int] = {}
+    for index in late_indexes.values():
+        for piece in index:
+            late_events_rows[piece["partition"]] = late_events_rows.get(piece["partition"], 0) + int(
+                piece["rows"]
+            )
+    late_tokens = sorted(late_events_rows)
+    late_events = [
+        LateReadsEvent.parse(
+            {
+                "file_id": file.file_id,
+                "bucket": integrated.bucket,
+                "group_index": index,
+                "partitions": group,
+                "sources": _spans(group, late_indexes),
+                "rows": sum(late_events_rows[token] for token in group),
+            }
+        )
+        for index, group in enumerate(
+            late_tokens[start : start + late_partitions_per_event]
+            for start in range(0, len(late_tokens), late_partitions_per_event)
+        )
+    ]
     manifest = {
         "file_id": file.file_id,
         "source": {"bucket": file.bucket, "key": file.key, "size_bytes": file.size},
@@ -459,15 +570,24 @@ def finalize_file(payload: Mapping[str, Any], integrated: LakeStore, now: dateti
         "lines_duplicate": rows_duplicate / file.rows_per_line,
         "lines_late_staged": totals["rows_late_staged"] / file.rows_per_line,
         "partitions_merged": len(merged),
-        "late_partitions": sorted({token for result in ranges for token in result["late_partitions"]}),
-        # the late-read consumer writes manifests/<file_id>/late/range-NNNNN.json for each of these
-        "late_ranges": sorted(int(result["range_index"]) for result in ranges if result["rows_late_staged"]),
+        "late_partitions": sorted(late_events_rows),
+        # the late-read consumer writes manifests/<file_id>/late/group-NNNNN.json for each group
+        "late_groups": len(late_events),
         "quarantine_key": quarantine_key,
         "checks": checks,
         "finalized_at": now.isoformat(),
     }
     integrated.put(file.manifest_key, _json(manifest), content_type="application/json")
-    integrated.delete(integrated.list_keys(file.staging("ontime") + "/"))
+    # a retried finalize announces again: the consumer's per-group record makes that harmless
+    for event in late_events:
+        events.publish(LATE_READS_DETAIL_TYPE, event.model_dump())
+    integrated.delete(
+        [
+            _staged_key(file.file_id, "ontime", int(result["range_index"]))
+            for result in ranges
+            if result["ontime_index"]
+        ]
+    )
     return {
         "manifest_key": file.manifest_key,
         "lines_read": totals["lines_read"],
@@ -517,24 +637,25 @@ def late_reads_detail(body: str) -> dict[str, Any]:
 
 
 def merge_late_reads(detail: Mapping[str, Any], integrated: LakeStore) -> dict[str, Any]:
-    """The consumer of a LateReadsStaged event: merge the staged rows into their true partitions."""
+    """The consumer of a LateReadsStaged event: merge the group's late rows into their true partitions."""
     event: LateReadsEvent = LateReadsEvent.parse(detail)
-    record_key = f"manifests/{event.file_id}/late/{_range_name(event.range_index)}.json"
+    record_key = f"manifests/{event.file_id}/late/group-{event.group_index:05d}.json"
     done = _load_json(integrated, record_key)
     if done is not None:
         return done  # a redelivered event
-    found = integrated.get(event.staged_key)
-    if found is None:
-        raise RetryableError(f"staged late reads {event.staged_key} are missing")
-    rows = staged_rows_of(decode_parquet(found.data, STAGED_SCHEMA))
-    if rows.num_rows != event.rows:
+    staged = _read_spans(integrated, event.file_id, "late", event.sources)
+    staged_rows = sum(table.num_rows for tables in staged.values() for table in tables)
+    if staged_rows != event.rows or set(staged) != set(event.partitions):
         raise IntegrityError(
-            f"{event.staged_key} holds {rows.num_rows} rows, the event announced {event.rows}"
+            f"late reads of {event.file_id} group {event.group_index}: staged objects hold {staged_rows} "
+            f"rows in {len(staged)} partitions, the event announced {event.rows} in {len(event.partitions)}"
         )
-    ledger_id = f"late:{event.file_id}:{event.range_index}"
+    by_partition = {PartitionKey.from_token(token): tables for token, tables in staged.items()}
     outcomes: list[dict[str, Any]] = []
-    for partition, partition_rows in sorted(split_by_partition(rows).items()):
-        record = merge_into_partition(integrated, partition, partition_rows, ledger_id)
+    for partition, tables in sorted(by_partition.items()):
+        record = merge_into_partition(
+            integrated, partition, pa.concat_tables(tables), f"late:{event.file_id}"
+        )
         outcomes.append(
             {
                 "partition": partition.to_token(),
@@ -544,13 +665,15 @@ def merge_late_reads(detail: Mapping[str, Any], integrated: LakeStore) -> dict[s
         )
     result = {
         "file_id": event.file_id,
-        "range_index": event.range_index,
-        "rows_staged": rows.num_rows,
+        "group_index": event.group_index,
+        "rows_staged": staged_rows,
         "rows_added": sum(int(o["rows_added"]) for o in outcomes),
         "rows_duplicate": sum(int(o["rows_duplicate"]) for o in outcomes),
         "partitions": outcomes,
     }
-    if result["rows_added"] + result["rows_duplicate"] != rows.num_rows:
-        raise IntegrityError(f"late merge of {event.staged_key} does not add up: {result}")
+    if result["rows_added"] + result["rows_duplicate"] != staged_rows:
+        raise IntegrityError(
+            f"late merge of {event.file_id} group {event.group_index} does not add up: {result}"
+        )
     integrated.put(record_key, _json(result), content_type="application/json")
     return result
