@@ -86,7 +86,7 @@ def run(repeats: int = 2) -> dict[str, Any]:
     lines = 0
     with LocalCloud(config) as cloud:
         from meterflow.lake_wiring import lake_services
-        from tests.e2e.lake_support import wait_ingested, wait_late_merged
+        from meterflow.runtime.lake_watch import wait_ingested, wait_late_merged
 
         lake = lake_services()
         publish_topology(fleet, lake.integrated)

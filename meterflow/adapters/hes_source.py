@@ -9,10 +9,12 @@ integration records: a server presenting any other key is refused.
 from __future__ import annotations
 
 import asyncio
+import json
 import queue
 import threading
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import asyncssh
 import requests
@@ -53,15 +55,11 @@ class HesHttpApi:
         return dict(response.json())
 
     def request_file(self, base_url: str, start_date: str, end_date: str) -> str:
-        import json
-
         body = json.dumps({"start_date": start_date, "end_date": end_date}).encode()
         answer = self._send("POST", f"{base_url.rstrip('/')}/readings/file", body)
         return str(answer["request_id"])
 
     def file_status(self, base_url: str, request_id: str) -> dict[str, Any]:
-        from urllib.parse import urlencode
-
         query = urlencode({"request_id": request_id})
         return self._send("GET", f"{base_url.rstrip('/')}/readings/file?{query}")
 

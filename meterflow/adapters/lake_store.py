@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -144,8 +145,6 @@ class EventBridgePublisher:
         self._bus = bus_name
 
     def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
-        import json
-
         response = self._client.put_events(
             Entries=[
                 {

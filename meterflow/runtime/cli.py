@@ -176,6 +176,25 @@ def cmd_lake_london(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lake_integrations(args: argparse.Namespace) -> int:
+    import json
+
+    lake = _lake(args)
+    for integration in lake.integrations.all():
+        print(json.dumps(integration.model_dump(exclude={"sftp_host_key"})))
+    return 0
+
+
+def cmd_lake_retry(args: argparse.Namespace) -> int:
+    """A failed integration keeps its window; retrying sets it idle so the scheduler picks it up."""
+    lake = _lake(args)
+    if not lake.integrations.reset(args.integration_id):
+        print(f"{args.integration_id} is not a failed integration", file=sys.stderr)
+        return 2
+    print(f"{args.integration_id} is idle again; the next scheduler tick retries its window")
+    return 0
+
+
 def _add_lake_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     lake = commands.add_parser(
         "lake", help="the data lake of a running stack (AWS_ENDPOINT_URL names the cloud)"
@@ -199,6 +218,11 @@ def _add_lake_commands(commands: argparse._SubParsersAction) -> None:  # type: i
     london = actions.add_parser("london", help="land a London LCL CSV file for ingestion")
     london.add_argument("file")
     london.set_defaults(func=cmd_lake_london)
+    listing = actions.add_parser("integrations", help="list the input-adapter integrations as JSON lines")
+    listing.set_defaults(func=cmd_lake_integrations)
+    retry = actions.add_parser("retry", help="set a failed integration back to idle")
+    retry.add_argument("integration_id")
+    retry.set_defaults(func=cmd_lake_retry)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

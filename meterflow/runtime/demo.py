@@ -186,23 +186,10 @@ def _wait_for_manifests(
     lake: LakeServices, file_ids: list[str]
 ) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """Each file's manifest and, once merged, its late-read records."""
-    import time
+    from meterflow.runtime.lake_watch import manifest, wait_ingested, wait_late_merged
 
-    deadline = time.monotonic() + 600
     result = []
     for file_id in file_ids:
-        while True:
-            found = lake.integrated.get(f"manifests/{file_id}.json")
-            if found is not None:
-                manifest = json.loads(found.data)
-                records = [
-                    lake.integrated.get(f"manifests/{file_id}/late/group-{index:05d}.json")
-                    for index in range(manifest["late_groups"])
-                ]
-                if all(record is not None for record in records):
-                    result.append((manifest, [json.loads(r.data) for r in records if r is not None]))
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{file_id} was not ingested in 10 minutes")
-            time.sleep(0.5)
+        wait_ingested(lake, file_id, timeout_s=600)
+        result.append((manifest(lake, file_id), wait_late_merged(lake, file_id, timeout_s=600)))
     return result

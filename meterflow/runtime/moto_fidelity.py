@@ -10,7 +10,9 @@ Such executions cannot own the token, so they are skipped when answering tokens.
 
 Performance: moto copies an object's whole body for every GET, ranged or not (two 127 MB copies
 to serve a 4 KB range). Objects are kept in memory (MOTO_S3_DEFAULT_KEY_BUFFER_SIZE, set by the
-local cloud) and their body is returned without copying, so a ranged GET costs its range.
+local cloud) and their body is returned without copying, so a ranged GET costs its range. And
+moto lists its own package directory (about 170 stat calls) on every request to route it; the list
+never changes while the server runs, so it is computed once.
 """
 
 from __future__ import annotations
@@ -58,3 +60,8 @@ def apply() -> None:
         return bytes(copying_value.fget(self))  # type: ignore[attr-defined]
 
     FakeKey.value = property(value_without_copy, copying_value.fset)  # type: ignore[method-assign,assignment,attr-defined]
+
+    from moto import backends
+
+    moto_modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: moto_modules

@@ -313,6 +313,14 @@ def test_poll_that_never_completes_fails_the_run_after_its_bound(
     published = wait_for(alert, 30, "the failure alert")
     assert published["alert"] == "InputAdapterFailed" and published["error"] == "PollTimeout"
 
+    # AND an operator's retry sets it idle with the same window, for the next scheduler tick
+    retried = run_cli(cloud, "retry", "hes-stuck")
+    assert retried.returncode == 0, retried.stderr
+    again = lake.integrations.get("hes-stuck")
+    assert again is not None and again.state == "idle" and again.window_start == integration.window_start
+    assert run_cli(cloud, "retry", "hes-stuck").returncode == 2  # only a failed integration is retried
+    lake.integrations.put(again.model_copy(update={"enabled": False}))
+
 
 def test_london_file_weather_and_topology_are_queryable(
     cloud: LocalCloud, lake: LakeServices, fleet: Fleet
@@ -378,10 +386,9 @@ def test_london_file_weather_and_topology_are_queryable(
     assert requests.get(f"{cloud.api_url}/lake/queries/nope", timeout=30).status_code == 404
 
 
-def test_cli_runs_a_named_query_against_the_running_lake(cloud: LocalCloud, lake: LakeServices) -> None:
-    # GIVEN the running local cloud WHEN a user runs the CLI in another shell
-    env = {**os.environ, "AWS_ENDPOINT_URL": cloud.endpoint_url}
-    result = subprocess.run(
+def run_cli(cloud: LocalCloud, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """``meterflow lake ...`` in another process, pointed at the running cloud like a user's shell."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -389,17 +396,25 @@ def test_cli_runs_a_named_query_against_the_running_lake(cloud: LocalCloud, lake
             "lake",
             "--stack-name",
             cloud.config.stack_name,
-            "query",
-            "lake_stats",
+            *arguments,
         ],
-        env=env,
+        env={**os.environ, "AWS_ENDPOINT_URL": cloud.endpoint_url},
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def test_cli_runs_a_named_query_against_the_running_lake(cloud: LocalCloud, lake: LakeServices) -> None:
+    # GIVEN the running local cloud WHEN a user runs the CLI in another shell
+    result = run_cli(cloud, "query", "lake_stats")
     # THEN it prints the query's rows as JSON: the same rows the stack's own engine sees
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer["query"] == "lake_stats" and answer["engine"] == "duckdb"
     assert answer["rows"] == run_named_query("lake_stats", {}, lake.query_engine())["rows"]
+    # AND lists the integrations, without their host keys
+    listed = [json.loads(line) for line in run_cli(cloud, "integrations").stdout.splitlines()]
+    assert [item["integration_id"] for item in listed] == [i.integration_id for i in lake.integrations.all()]
+    assert all("sftp_host_key" not in item for item in listed)

@@ -15,16 +15,13 @@ import pyarrow as pa
 
 from meterflow.domain.errors import InvalidInput
 from meterflow.domain.fleet import Fleet
-from meterflow.domain.lake.catalog import LCL_HOUSEHOLDS
-from meterflow.domain.lake.london import london_households
+from meterflow.domain.lake.london import LCL_HOUSEHOLDS_KEY, london_households
 from meterflow.domain.lake.partitions import decode_parquet, encode_parquet
 from meterflow.domain.lake.ports import LakeStore
-from meterflow.domain.lake.schema import PARTITION_OBJECT_NAME
 from meterflow.domain.lake.topology import build_topology, topology_object_keys
 from meterflow.domain.lake.weather_source import WeatherProvider, weather_day_objects
 
 LONDON_PREFIX = "uncompressed/london-lcl/"
-LCL_HOUSEHOLDS_KEY = f"{LCL_HOUSEHOLDS.prefix}/{PARTITION_OBJECT_NAME}"
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
 
 

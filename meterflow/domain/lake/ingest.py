@@ -17,16 +17,19 @@ Late rows are merged by the late-read consumer, which writes its own record per 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from meterflow.domain.errors import IntegrityError, InvalidInput, RetryableError
@@ -60,7 +63,7 @@ class _Contract(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     @classmethod
-    def parse(cls, payload: Mapping[str, Any]) -> Any:
+    def parse(cls, payload: Mapping[str, Any]) -> Self:
         try:
             return cls.model_validate(payload)
         except ValidationError as exc:
@@ -229,7 +232,7 @@ def _load_json(store: LakeStore, key: str) -> dict[str, Any] | None:
 def split_file(
     payload: Mapping[str, Any], inbound: LakeStore, integrated_bucket: str, tuning: LakeTuningSettings
 ) -> dict[str, Any]:
-    request: IngestRequest = IngestRequest.parse(payload)
+    request = IngestRequest.parse(payload)
     info = inbound.head(request.key)
     if info is None:
         raise RetryableError(f"s3://{inbound.bucket}/{request.key} does not exist (yet)")
@@ -256,8 +259,6 @@ def load_meter_registry(integrated: LakeStore) -> pa.Array:
             f"the meter registry s3://{integrated.bucket}/{METER_REGISTRY_KEY} is missing: "
             "run the topology dataflow first"
         )
-    import pyarrow.parquet as pq
-
     return pq.read_table(pa.py_buffer(found.data), columns=["meter_id"])["meter_id"].combine_chunks()
 
 
@@ -308,7 +309,7 @@ def stage_range(
     file (by :func:`finalize_file`), so each late partition is rewritten once per file, not once
     per range.
     """
-    job: RangeJob = RangeJob.parse(payload)
+    job = RangeJob.parse(payload)
     file, byte_range = job.file, job.byte_range
     data = inbound.read_range(file.key, byte_range.start, byte_range.end)
     if len(data) != byte_range.end - byte_range.start:
@@ -373,7 +374,7 @@ def _range_results(file: FileRef, integrated: LakeStore, range_count: int) -> li
 def plan_compaction(
     payload: Mapping[str, Any], integrated: LakeStore, tuning: LakeTuningSettings
 ) -> dict[str, Any]:
-    job: PlanCompactionJob = PlanCompactionJob.parse(payload)
+    job = PlanCompactionJob.parse(payload)
     indexes = {
         int(result["range_index"]): result["ontime_index"]
         for result in _range_results(job.file, integrated, job.range_count)
@@ -465,7 +466,7 @@ def merge_into_partition(
 
 def compact_partitions(payload: Mapping[str, Any], integrated: LakeStore) -> dict[str, Any]:
     """Merge this file's staged rows into each partition of the group."""
-    job: CompactJob = CompactJob.parse(payload)
+    job = CompactJob.parse(payload)
     file = job.file
     outcomes = []
     staged = _read_spans(integrated, file.file_id, "ontime", job.group.sources)
@@ -494,7 +495,7 @@ def finalize_file(
 ) -> dict[str, Any]:
     """Write the manifest (and the file's quarantine) once every count adds up, then announce the
     file's late reads on EventBridge, a group of partitions per event."""
-    job: FinalizeJob = FinalizeJob.parse(payload)
+    job = FinalizeJob.parse(payload)
     file = job.file
     ranges = _range_results(file, integrated, job.range_count)
     groups = []
@@ -600,9 +601,6 @@ def finalize_file(
 
 def _write_quarantine(file: FileRef, integrated: LakeStore, ranges: list[dict[str, Any]]) -> str:
     """One CSV per file with each bad line's number in the whole file, its reason and its text."""
-    import csv
-    import io
-
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["line_number", "reason", "line"])
@@ -638,7 +636,7 @@ def late_reads_detail(body: str) -> dict[str, Any]:
 
 def merge_late_reads(detail: Mapping[str, Any], integrated: LakeStore) -> dict[str, Any]:
     """The consumer of a LateReadsStaged event: merge the group's late rows into their true partitions."""
-    event: LateReadsEvent = LateReadsEvent.parse(detail)
+    event = LateReadsEvent.parse(detail)
     record_key = f"manifests/{event.file_id}/late/group-{event.group_index:05d}.json"
     done = _load_json(integrated, record_key)
     if done is not None:

@@ -27,10 +27,6 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 IntegrationState = Literal["idle", "running", "failed"]
 
 
-def _parse_window_time(value: str, field: str) -> datetime:
-    return parse_hes_time(value, field)
-
-
 class Integration(BaseModel):
     """One source the input adapter pulls from (today: a HES exposing seed 000's API and SFTP)."""
 
