@@ -85,7 +85,7 @@ def run(repeats: int = 2) -> dict[str, Any]:
     baseline_s: list[float] = []
     peaks: list[tuple[int, int]] = []
     lines = 0
-    with LocalCloud(config) as cloud:
+    with LocalCloud(config):
         from meterflow.lake_wiring import lake_services
         from meterflow.runtime.lake_watch import wait_ingested, wait_late_merged
 
