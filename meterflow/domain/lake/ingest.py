@@ -11,8 +11,11 @@ Accounting, in long rows (``rows_per_line`` = 6 for a HES line, 1 for a London l
     rows_staged = lines_valid * rows_per_line
                 = rows_written + rows_duplicate + rows_late_staged
 
-Late rows are merged by the late-read consumer, which writes its own record per range
-(``manifests/<file_id>/late/range-NNNNN.json``: rows_added + rows_duplicate = rows_staged).
+Staging: each range writes one object of on-time rows and one of late rows, each a sequence of
+per-partition Arrow streams in partition order with an index in the range's result, so a merge
+reads a run of partitions with one ranged GET. Late rows are announced by finalize_file, a group
+of partitions per event, and merged by the late-read consumer, which writes a record per group
+(``manifests/<file_id>/late/group-NNNNN.json``: rows_added + rows_duplicate = rows_staged).
 """
 
 from __future__ import annotations
