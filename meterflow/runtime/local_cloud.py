@@ -173,6 +173,7 @@ class LocalCloud:
 
         self.workers = WorkerHost(self._bindings(queue_urls), {**os.environ, **runtime_env})
         self.workers.start()
+        self.workers.wait_ready()
         self._start_api()
         self._start_sftp(user_key.public_openssh)
         self._start_scheduler()

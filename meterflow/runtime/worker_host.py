@@ -68,8 +68,11 @@ def _sqs_event(message: Mapping[str, Any], queue_arn: str, region: str) -> dict[
     }
 
 
-def poll_queue(binding: QueueBinding, env: Mapping[str, str], stop: EventType) -> None:
-    """The body of one worker process: receive, handle, delete, until ``stop`` is set."""
+def poll_queue(binding: QueueBinding, env: Mapping[str, str], stop: EventType, ready: Any = None) -> None:
+    """The body of one worker process: receive, handle, delete, until ``stop`` is set.
+
+    ``ready`` (a shared counter) is incremented once the handler is imported and polling starts.
+    """
     os.environ.update(env)
     logging.basicConfig(
         level=env.get("MF_LOG_LEVEL", "WARNING"),
@@ -81,6 +84,9 @@ def poll_queue(binding: QueueBinding, env: Mapping[str, str], stop: EventType) -
     handler = getattr(importlib.import_module(module_name), function_name)
     region = env.get("AWS_REGION", "us-east-1")
     sqs = boto3.client("sqs", region_name=region)
+    if ready is not None:
+        with ready.get_lock():
+            ready.value += 1
     while not stop.is_set():
         try:
             response = sqs.receive_message(
@@ -115,12 +121,13 @@ class WorkerHost:
         self._stop = _SPAWN.Event()
         self._processes: dict[tuple[str, int], SpawnProcess] = {}
         self._supervisor = threading.Thread(target=self._supervise, name="worker-supervisor", daemon=True)
+        self._ready = _SPAWN.Value("i", 0)
         self.restarts = 0
 
     def _spawn(self, binding: QueueBinding, slot: int) -> None:
         process = _SPAWN.Process(
             target=poll_queue,
-            args=(binding, self._env, self._stop),
+            args=(binding, self._env, self._stop, self._ready),
             name=f"{binding.name}-{slot}",
             daemon=True,
         )
@@ -141,6 +148,19 @@ class WorkerHost:
                     logger.warning("worker %s-%s exited with %s; restarting", name, slot, process.exitcode)
                     self.restarts += 1
                     self._spawn(by_name[name], slot)
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        """Block until every worker process has imported its handler and polls its queue.
+
+        Starting a dozen Python processes that import pyarrow takes seconds of CPU on a small
+        machine; callers that measure or demonstrate something wait for that to finish first.
+        """
+        expected = sum(binding.processes for binding in self._bindings)
+        deadline = time.monotonic() + timeout
+        while self._ready.value < expected:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self._ready.value} of {expected} workers ready after {timeout} s")
+            time.sleep(0.1)
 
     def pids(self, name: str) -> list[int]:
         return [p.pid for (queue, _), p in self._processes.items() if queue == name and p.pid is not None]
