@@ -36,6 +36,7 @@ class MemorySampler:
     root: psutil.Process
     peak_total: int = 0
     peak_main: int = 0
+    peak_child: int = 0  # the largest single child process (a worker)
     _stop: threading.Event | None = None
     _thread: threading.Thread | None = None
 
@@ -44,11 +45,12 @@ class MemorySampler:
         while not self._stop.wait(0.05):
             try:
                 main = self.root.memory_info().rss
-                children = sum(child.memory_info().rss for child in self.root.children(recursive=True))
+                children = [child.memory_info().rss for child in self.root.children(recursive=True)]
             except psutil.Error:
                 continue
             self.peak_main = max(self.peak_main, main)
-            self.peak_total = max(self.peak_total, main + children)
+            self.peak_child = max(self.peak_child, *children, 0)
+            self.peak_total = max(self.peak_total, main + sum(children))
 
     def __enter__(self) -> MemorySampler:
         self._stop = threading.Event()

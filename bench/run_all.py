@@ -43,6 +43,7 @@ def main() -> int:
     lake["when"] = datetime.now(tz=UTC).isoformat(timespec="seconds")
     (RESULTS / "lake.json").write_text(json.dumps(lake, indent=2) + "\n")
     ingest = lake["ingest_10k_meters_1_day"]
+    received = lake["ingest_1_day_received_with_late_reads"]
     (RESULTS / "lake.md").write_text(
         "\n".join(
             [
@@ -52,17 +53,32 @@ def main() -> int:
                 "",
                 "| measure | value | target |",
                 "|---|---|---|",
-                f"| ingest {ingest['wide_lines']:,} lines ({ingest['long_rows']:,} long rows), file in inbound bucket to compacted partitions, late reads merged (median) | {ingest['workflow_seconds_median']} s = {ingest['workflow_rows_per_s']:,} rows/s | |",
-                f"| of which the lake-ingest workflow, to the manifest (median) | {ingest['ingest_workflow_seconds_median']} s | |",
+                f"| ingest {ingest['wide_lines']:,} lines ({ingest['long_rows']:,} long rows), one day by reading time, file in inbound bucket to compacted partitions (median) | {ingest['workflow_seconds_median']} s = {ingest['workflow_rows_per_s']:,} rows/s | |",
+                f"| of which the lake-ingest workflow, to the manifest (median; the file has no late reads) | {ingest['ingest_workflow_seconds_median']} s | |",
                 f"| single-process pyarrow baseline: parse, wide-to-long, hive-partitioned Parquet on local disk (median) | {ingest['baseline_seconds_median']} s = {ingest['baseline_rows_per_s']:,} rows/s | |",
                 f"| workflow / baseline throughput | {ingest['workflow_over_baseline']} | >= 0.5 |",
-                f"| local cloud peak RSS during ingest (all processes / main) | {ingest['peak_rss_total_mb']} / {ingest['peak_rss_main_process_mb']} MB | |",
+                f"| local cloud peak RSS during ingest (all processes / main / largest worker) | {ingest['peak_rss_total_mb']} / {ingest['peak_rss_main_process_mb']} / {ingest['peak_rss_largest_worker_mb']} MB | |",
+                "",
+                "A day pulled by arrival time (what the input adapter's incremental pulls deliver) also holds the late",
+                "reads of the day before; their partitions, already in the lake, are rewritten by the late-read consumer:",
+                "",
+                "| measure | runs |",
+                "|---|---|",
+                f"| lines (of which late long rows) | {', '.join(f'{n:,} ({late:,})' for n, late in zip(received['wide_lines'], received['late_rows'], strict=True))} |",
+                f"| seconds to the manifest | {', '.join(map(str, received['ingest_workflow_seconds']))} |",
+                f"| seconds to late reads merged | {', '.join(map(str, received['seconds_to_late_reads_merged']))} |",
+                f"| long rows/s (median) | {received['rows_per_s_median']:,} |",
+                f"| largest worker peak RSS | {received['peak_rss_largest_worker_mb']} MB |",
                 "",
             ]
         )
     )
     print("\n".join(lines))
-    ok = page["deep_over_first"] <= 1.5 and export["workflow_over_baseline"] >= 0.5
+    ok = (
+        page["deep_over_first"] <= 1.5
+        and export["workflow_over_baseline"] >= 0.5
+        and ingest["workflow_over_baseline"] >= 0.5
+    )
     return 0 if ok else 1
 
 

@@ -32,9 +32,9 @@ class LakeSettings:
     athena_workgroup: str
     query_engine: QueryEngineName = "duckdb"
     late_threshold_minutes: int = 60
-    range_min_bytes: int = 8 * 1024 * 1024
+    range_min_bytes: int = 16 * 1024 * 1024
     max_ranges: int = 150
-    partitions_per_group: int = 12
+    partitions_per_group: int = 24
     heartbeat_interval_seconds: float = 15.0
     # The simulated fleet's "now" (MF_FIXED_NOW), so the scheduler and the HES agree on time.
     fixed_now: datetime | None = None
@@ -59,9 +59,9 @@ class LakeSettings:
             athena_workgroup=env.get("MF_ATHENA_WORKGROUP", ""),
             query_engine=engine,  # type: ignore[arg-type]
             late_threshold_minutes=int(env.get("MF_LATE_THRESHOLD_MINUTES", "60")),
-            range_min_bytes=int(env.get("MF_RANGE_MIN_BYTES", str(8 * 1024 * 1024))),
+            range_min_bytes=int(env.get("MF_RANGE_MIN_BYTES", str(16 * 1024 * 1024))),
             max_ranges=int(env.get("MF_MAX_RANGES", "150")),
-            partitions_per_group=int(env.get("MF_PARTITIONS_PER_GROUP", "12")),
+            partitions_per_group=int(env.get("MF_PARTITIONS_PER_GROUP", "24")),
             heartbeat_interval_seconds=float(env.get("MF_HEARTBEAT_INTERVAL_SECONDS", "15")),
             fixed_now=parse_hes_time(env["MF_FIXED_NOW"], "MF_FIXED_NOW")
             if env.get("MF_FIXED_NOW")

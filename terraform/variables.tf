@@ -717,7 +717,7 @@ variable "late_threshold_minutes" {
 variable "range_min_bytes" {
   description = "Smallest byte range the splitter cuts a file into (MF_RANGE_MIN_BYTES)."
   type        = number
-  default     = 8388608
+  default     = 16777216
 
   validation {
     condition     = var.range_min_bytes >= 1 && floor(var.range_min_bytes) == var.range_min_bytes
@@ -739,7 +739,7 @@ variable "max_ranges" {
 variable "partitions_per_group" {
   description = "Partitions one compaction job merges (MF_PARTITIONS_PER_GROUP)."
   type        = number
-  default     = 12
+  default     = 24
 
   validation {
     condition     = var.partitions_per_group >= 1 && floor(var.partitions_per_group) == var.partitions_per_group

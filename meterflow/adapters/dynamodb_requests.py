@@ -9,7 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from meterflow.domain.errors import Conflict
-from meterflow.domain.export import REQUEST_RETENTION, ExportStatus, FileRequest
+from meterflow.domain.export import REQUEST_RETENTION, ExportStatus, FileRequest, WindowBy
 from meterflow.domain.timeutil import format_hes_time, parse_hes_time
 
 
@@ -32,6 +32,7 @@ class DynamoDbFileRequestRepository:
                     "status": {"S": request.status.value},
                     "start_date": {"S": format_hes_time(request.start_date)},
                     "end_date": {"S": format_hes_time(request.end_date)},
+                    "window_by": {"S": request.window_by.value},
                     "created_at": {"S": request.created_at.isoformat(timespec="milliseconds") + "Z"},
                     "updated_at": {"S": request.updated_at.isoformat(timespec="milliseconds") + "Z"},
                     "expires_at": {"N": str(expires_at)},
@@ -99,6 +100,8 @@ def _from_item(item: dict[str, Any]) -> FileRequest:
         status=ExportStatus(item["status"]["S"]),
         start_date=parse_hes_time(item["start_date"]["S"], "start_date"),
         end_date=parse_hes_time(item["end_date"]["S"], "end_date"),
+        # rows written before exports by arrival existed selected by time
+        window_by=WindowBy(text("window_by") or WindowBy.TIME.value),
         created_at=_parse_stamp(item["created_at"]["S"]),
         updated_at=_parse_stamp(item["updated_at"]["S"]),
         sftp_location=text("sftp_location"),

@@ -22,7 +22,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
 from meterflow.domain.errors import InvalidInput, RetryableError
-from meterflow.domain.lake.integrations import Integration
+from meterflow.domain.lake.integrations import Integration, WindowBy
 
 _TIMEOUT_S = 30
 _CHUNK_BYTES = 4 * 1024 * 1024
@@ -54,8 +54,8 @@ class HesHttpApi:
             )
         return dict(response.json())
 
-    def request_file(self, base_url: str, start_date: str, end_date: str) -> str:
-        body = json.dumps({"start_date": start_date, "end_date": end_date}).encode()
+    def request_file(self, base_url: str, start_date: str, end_date: str, window_by: WindowBy) -> str:
+        body = json.dumps({"start_date": start_date, "end_date": end_date, "window_by": window_by}).encode()
         answer = self._send("POST", f"{base_url.rstrip('/')}/readings/file", body)
         return str(answer["request_id"])
 

@@ -35,6 +35,7 @@ F64 = npt.NDArray[np.float64]
 _SECONDS_PER_DAY = 86_400
 _THEFT_BLOCK_DAYS = 30
 _DEVICE_NAMESPACE = uuid.UUID("6f1c1b0e-6d1a-4c53-9a55-6d6574657266")
+_READS_PER_ARRIVAL_BLOCK = 1 << 20
 
 
 class Stream(IntEnum):
@@ -167,6 +168,17 @@ class SlotWindow:
     @property
     def record_count(self) -> int:
         return self.slot_count * self.records_per_slot
+
+
+@dataclass(frozen=True)
+class ArrivalWindow:
+    """The reads the head-end received in [first_arrival_s, end_arrival_s), epoch seconds.
+
+    Whatever their reading time: a late read of an earlier slot belongs to the window it arrived in.
+    """
+
+    first_arrival_s: int
+    end_arrival_s: int
 
 
 @dataclass(frozen=True)
@@ -322,7 +334,7 @@ class Fleet:
 
     def readings(self, meter_index: I64, slot: I64) -> ReadingBatch:
         """The readings of the given (meter, slot) pairs, vectorised."""
-        seed, rates = self.config.seed, self.config.rates
+        seed = self.config.seed
         time_s = self.origin_s + slot * self.interval_seconds
         cls = self.meter_class[meter_index]
         rated = self.rated_kw[meter_index].astype(np.float64)
@@ -358,14 +370,11 @@ class Fleet:
         kva = np.round(kw / pf, 3)  # pf <= 1 and kw has 3 decimals, so kva >= kw survives rounding
         crrnt = np.round(np.divide(kva, vltg, out=np.zeros_like(kva), where=vltg > 0), 3)
 
-        late = late_u < rates.late_fraction
-        delay_s = 60 + np.floor(delay_u * (rates.late_max_minutes * 60 - 59)).astype(np.int64)
-        arrival_s = time_s + np.where(late, delay_s, 0)
         return ReadingBatch(
             meter_index=meter_index,
             slot=slot,
             time_s=time_s,
-            arrival_s=arrival_s,
+            arrival_s=self._arrival_from(time_s, late_u, delay_u),
             load=self.rated_kw[meter_index],
             crrnt=np.asarray(crrnt, dtype=np.float64),
             pf=np.asarray(pf, dtype=np.float64),
@@ -374,6 +383,92 @@ class Fleet:
             vltg=np.asarray(vltg, dtype=np.float64),
             device_ids=self.device_ids,
         )
+
+    # ----------------------------------------------------------------------------- arrivals
+    @property
+    def max_arrival_delay_s(self) -> int:
+        """The latest a read arrives after its time: ``late_max_minutes``."""
+        return self.config.rates.late_max_minutes * 60
+
+    def arrival_seconds(self, meter_index: I64, slot: I64) -> I64:
+        """When the head-end receives each (meter, slot) reading, in epoch seconds.
+
+        One hash per reading, far cheaper than :meth:`readings`: an export by arrival time counts
+        its records with it before computing any of them.
+        """
+        _, _, late_u, delay_u = bit_fields(hash64(self.config.seed, Stream.PF_NOISE, meter_index, slot), 4)
+        return self._arrival_from(self.origin_s + slot * self.interval_seconds, late_u, delay_u)
+
+    def _arrival_from(self, time_s: I64, late_u: F64, delay_u: F64) -> I64:
+        # The one arrival formula. Its uniforms share the PF_NOISE hash with the power-factor and
+        # voltage noise, so readings() passes the ones it has already drawn instead of hashing twice.
+        rates = self.config.rates
+        late = late_u < rates.late_fraction
+        delay_s = 60 + np.floor(delay_u * (rates.late_max_minutes * 60 - 59)).astype(np.int64)
+        return np.asarray(time_s + np.where(late, delay_s, 0), dtype=np.int64)
+
+    def arrival_candidates(self, window: ArrivalWindow) -> tuple[int, int]:
+        """[first_slot, end_slot): the slots whose reads can arrive in ``window``.
+
+        A read arrives at its time or up to :attr:`max_arrival_delay_s` later, so the candidates
+        start that much before the window and end with it.
+        """
+        if window.end_arrival_s <= window.first_arrival_s:
+            return 0, 0
+        first = self._first_slot_at_or_after_s(window.first_arrival_s - self.max_arrival_delay_s)
+        return first, max(first, self._first_slot_at_or_after_s(window.end_arrival_s))
+
+    def received_counts(self, window: ArrivalWindow, first_slot: int, end_slot: int) -> I64:
+        """How many reads of each slot in [first_slot, end_slot) arrive in ``window``.
+
+        Only the slots near the window's edges are hashed: every read of a slot taken at or after
+        the window's start and more than :attr:`max_arrival_delay_s` before its end arrives in it,
+        so such a slot holds exactly ``records_per_slot``. The cost is bounded by the maximum
+        delay, not by the window's length.
+        """
+        slots = np.arange(first_slot, max(first_slot, end_slot), dtype=np.int64)
+        counts: I64 = np.full(len(slots), self.records_per_slot, dtype=np.int64)
+        time_s = self.origin_s + slots * self.interval_seconds
+        straddling = np.flatnonzero(
+            (time_s < window.first_arrival_s) | (time_s + self.max_arrival_delay_s >= window.end_arrival_s)
+        )
+        for block in self._slot_blocks(slots[straddling]):
+            _, received_slots = self._received_reads(window, block)
+            counts[block - first_slot] = np.bincount(
+                np.searchsorted(block, received_slots), minlength=len(block)
+            )
+        return counts
+
+    def received_records(self, window: ArrivalWindow, first_slot: int, end_slot: int) -> ReadingBatch:
+        """The reads of slots [first_slot, end_slot) that arrive in ``window``, in API order."""
+        meters: list[I64] = [np.empty(0, dtype=np.int64)]
+        slots: list[I64] = [np.empty(0, dtype=np.int64)]
+        for block in self._slot_blocks(np.arange(first_slot, max(first_slot, end_slot), dtype=np.int64)):
+            block_meters, block_slots = self._received_reads(window, block)
+            meters.append(block_meters)
+            slots.append(block_slots)
+        return self.readings(np.concatenate(meters), np.concatenate(slots))
+
+    def _received_reads(self, window: ArrivalWindow, slots: I64) -> tuple[I64, I64]:
+        """(meter_index, slot) of the reads of ``slots`` (ascending) that arrive in ``window``."""
+        reported = np.ones((len(slots), self.config.meter_count), dtype=np.bool_)
+        for row, slot_number in enumerate(slots.tolist()):
+            reported[row, self.missing_positions(slot_number)] = False
+        # row-major order: by slot, then by device_id position, the API's (time, device_id) order
+        rows, positions = np.nonzero(reported)
+        meter_index: I64 = self.meter_at_position[positions]
+        slot: I64 = slots[rows]
+        arrival_s = self.arrival_seconds(meter_index, slot)
+        arrived = (arrival_s >= window.first_arrival_s) & (arrival_s < window.end_arrival_s)
+        return meter_index[arrived], slot[arrived]
+
+    def _slot_blocks(self, slots: I64) -> list[I64]:
+        """``slots`` cut into blocks of at most ~1 M reads, so memory stays bounded for any fleet."""
+        per_block = max(1, _READS_PER_ARRIVAL_BLOCK // self.config.meter_count)
+        return [slots[start : start + per_block] for start in range(0, len(slots), per_block)]
+
+    def _first_slot_at_or_after_s(self, seconds: int) -> int:
+        return max(0, -((self.origin_s - seconds) // self.interval_seconds))
 
     # ----------------------------------------------------------------------------- events
     def reading_events(

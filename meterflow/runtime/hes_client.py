@@ -33,10 +33,11 @@ class HesClient:
     def readings(self, **params: Any) -> requests.Response:
         return self.http.get(f"{self.api_url}/readings", params=params, timeout=30)
 
-    def request_file(self, start_date: str, end_date: str) -> requests.Response:
-        return self.http.post(
-            f"{self.api_url}/readings/file", json={"start_date": start_date, "end_date": end_date}, timeout=30
-        )
+    def request_file(self, start_date: str, end_date: str, window_by: str | None = None) -> requests.Response:
+        body = {"start_date": start_date, "end_date": end_date}
+        if window_by is not None:  # left out, the body is the seed's own
+            body["window_by"] = window_by
+        return self.http.post(f"{self.api_url}/readings/file", json=body, timeout=30)
 
     def file_status(self, request_id: str) -> requests.Response:
         return self.http.get(f"{self.api_url}/readings/file", params={"request_id": request_id}, timeout=30)

@@ -78,7 +78,7 @@ class LocalCloudConfig:
     lake: LakeTuning = field(default_factory=LakeTuning)
     lake_workers: int = 2
     late_threshold_minutes: int = 60
-    range_min_bytes: int = 8 * 1024 * 1024
+    range_min_bytes: int = 16 * 1024 * 1024
     # The local stand-in for the EventBridge schedule: how often due integrations are started.
     scheduler_interval_seconds: float = 60.0
     # None: embedded moto server. A URL: an existing cloud (LocalStack, or AWS itself).

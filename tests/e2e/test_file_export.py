@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 
 from meterflow.domain.export import encode_csv
 from meterflow.domain.fleet import Fleet
-from meterflow.domain.timeutil import parse_hes_time
+from meterflow.domain.timeutil import format_hes_time, from_epoch_seconds, parse_hes_time, to_epoch_seconds
 from meterflow.runtime.hes_client import HesClient, save_private_key, sftp_get
 from meterflow.runtime.local_cloud import SFTP_USER, LocalCloud
 
@@ -122,6 +123,53 @@ def test_seed_export_lifecycle_and_sftp_download_match_the_api(
         assert [float(value) for value in fields[5:]] == [
             record[name] for name in ("crrnt", "pf", "kva", "kw", "vltg")
         ]
+
+
+def received_by_the_fleet(fleet: Fleet, start: str, end: str) -> set[tuple[str, str]]:
+    """(device_id, time) of every read that arrived in [start, end), from every reading that could have."""
+    first, last = parse_hes_time(start, "start"), parse_hes_time(end, "end")
+    taken = fleet.window(first - timedelta(minutes=fleet.config.rates.late_max_minutes), last)
+    batch = fleet.records(taken, 0, taken.record_count)
+    arrived = (batch.arrival_s >= to_epoch_seconds(first)) & (batch.arrival_s < to_epoch_seconds(last))
+    return {
+        (fleet.device_id_list[meter], format_hes_time(from_epoch_seconds(time_s)))
+        for meter, time_s in zip(
+            batch.meter_index[arrived].tolist(), batch.time_s[arrived].tolist(), strict=True
+        )
+    }
+
+
+def test_export_by_arrival_time_holds_exactly_the_reads_received_in_the_window(
+    cloud: LocalCloud, hes: HesClient, fleet: Fleet, download_dir: Path
+) -> None:
+    # GIVEN an incremental pull: the reads the head-end received in one hour
+    start, end = "2023-03-02 10:00:00.000000", "2023-03-02 11:00:00.000000"
+    # WHEN it is posted with window_by=arrival_time
+    accepted = hes.request_file(start, end, window_by="arrival_time")
+    assert accepted.status_code == 202, accepted.text
+    outcome = hes.wait_for_file(accepted.json()["request_id"], timeout_s=120)
+    # THEN it completes, and the request reports its mode
+    assert outcome.status["status"] == "completed", outcome.status
+    assert outcome.status["window_by"] == "arrival_time"
+    # WHEN the file is downloaded over SFTP
+    local = download(cloud, outcome.status["sftp_location"], download_dir)
+    lines = [line.split(",") for line in gzip.decompress(local.read_bytes()).decode().splitlines()]
+    # THEN it has one line per counted record, each received in the window, in (time, device_id) order
+    assert len(lines) == outcome.status["record_count"]
+    assert all(start <= fields[1] < end for fields in lines)
+    assert [(fields[0], fields[2]) for fields in lines] == sorted((fields[0], fields[2]) for fields in lines)
+    # AND they are exactly the reads the fleet received then, late reads of the previous day included
+    assert {(fields[2], fields[0]) for fields in lines} == received_by_the_fleet(fleet, start, end)
+    assert any(fields[0] < start for fields in lines)
+
+
+@pytest.mark.parametrize("window_by", ["arrival", "", None, 1, ["time"]])
+def test_a_bad_window_by_gets_a_400_naming_it(hes: HesClient, window_by: object) -> None:
+    body = {"start_date": "2023-02-27 16:00:00", "end_date": "2023-02-27 17:00:00", "window_by": window_by}
+    response = hes.http.post(f"{hes.api_url}/readings/file", json=body, timeout=30)
+    assert response.status_code == 400, response.text
+    assert response.json().keys() == {"error", "message", "field"}
+    assert response.json()["field"] == "window_by"
 
 
 def test_redelivered_request_message_starts_no_second_export(cloud: LocalCloud, hes: HesClient) -> None:

@@ -1513,8 +1513,8 @@ MUTATIONS = [
     ),
     pytest.param(
         "variables.tf",
+        "default     = 16777216",
         "default     = 8388608",
-        "default     = 4194304",
         "lambda_environment",
         id="lake-env-default",
     ),

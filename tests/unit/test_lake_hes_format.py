@@ -16,8 +16,6 @@ from meterflow.domain.lake.hes_format import VALUE_COLUMNS, parse_hes_range
 from meterflow.domain.lake.parsing import QuarantineReason
 from meterflow.domain.lake.schema import HES_READING_TYPES, STAGED_SCHEMA
 
-SOURCE = "hes"
-
 
 @pytest.fixture(scope="module")
 def small_fleet() -> Fleet:
@@ -43,48 +41,40 @@ def csv_lines(data: bytes) -> list[list[str]]:
 def test_clean_range_yields_six_rows_per_line(clean_csv: bytes, registry: pa.Array) -> None:
     # GIVEN twenty clean lines from known meters
     # WHEN parsed
-    parsed, arrivals = parse_hes_range(clean_csv, registry, SOURCE)
+    parsed = parse_hes_range(clean_csv, registry)
     # THEN every line is valid and yields one row per reading type
     assert parsed.lines_read == parsed.lines_valid == 20
     assert parsed.quarantined == []
     assert parsed.rows.num_rows == 6 * 20
     assert parsed.rows.schema.equals(STAGED_SCHEMA)
-    assert len(arrivals) == 20
 
 
-def test_clean_range_rows_carry_type_unit_obis_and_csv_values(clean_csv: bytes, registry: pa.Array) -> None:
+def test_clean_range_rows_carry_type_meter_time_and_csv_values(clean_csv: bytes, registry: pa.Array) -> None:
     # GIVEN the clean lines and their CSV cells
     lines = csv_lines(clean_csv)
     # WHEN parsed
-    parsed, arrivals = parse_hes_range(clean_csv, registry, SOURCE)
-    rows = parsed.rows.to_pylist()
-    # THEN each reading type's block has its unit/OBIS/phase and the values of its CSV column
+    rows = parse_hes_range(clean_csv, registry).rows.to_pylist()
+    # THEN each reading type's block holds the meter, the reading time and the values of its CSV column
     for block, kind in enumerate(HES_READING_TYPES):
         column = 4 + VALUE_COLUMNS.index(kind.name)
         block_rows = rows[block * 20 : (block + 1) * 20]
         for row, line in zip(block_rows, lines, strict=True):
             assert row["reading_type"] == kind.name
-            assert row["unit"] == kind.unit
-            assert row["obis_code"] == kind.obis_code
-            assert row["phase"] == kind.phase
-            assert row["reading_source"] == SOURCE
             assert row["meter_id"] == line[2]
             assert row["reading_date_time"] == datetime.fromisoformat(line[0])
             assert row["reading_value"] == float(line[column])
-    # AND the arrival times line up with the lines
-    assert arrivals.to_pylist() == [datetime.fromisoformat(line[1]) for line in lines]
 
 
 def test_registry_none_accepts_any_meter(clean_csv: bytes) -> None:
     # GIVEN no registry WHEN parsed THEN every line is accepted
-    parsed, _ = parse_hes_range(clean_csv, None, SOURCE)
+    parsed = parse_hes_range(clean_csv, None)
     assert parsed.lines_valid == 20
 
 
 def test_empty_range_parses_to_nothing(registry: pa.Array) -> None:
     # GIVEN only whitespace WHEN parsed THEN no lines and no rows
-    parsed, arrivals = parse_hes_range(b"\n", registry, SOURCE)
-    assert (parsed.lines_read, parsed.lines_valid, parsed.rows.num_rows, len(arrivals)) == (0, 0, 0, 0)
+    parsed = parse_hes_range(b"\n", registry)
+    assert (parsed.lines_read, parsed.lines_valid, parsed.rows.num_rows) == (0, 0, 0)
 
 
 def replace_field(line: str, index: int, value: str) -> str:
@@ -133,7 +123,7 @@ def test_each_bad_line_is_quarantined_with_reason_number_and_text(
     lines[bad_index] = bad_text
     data = ("\n".join(lines) + "\n").encode()
     # WHEN parsed
-    parsed, arrivals = parse_hes_range(data, registry, SOURCE)
+    parsed = parse_hes_range(data, registry)
     # THEN exactly that line is quarantined, with its 1-based number, reason and original text
     assert len(parsed.quarantined) == 1
     bad = parsed.quarantined[0]
@@ -145,8 +135,10 @@ def test_each_bad_line_is_quarantined_with_reason_number_and_text(
     assert parsed.rows.num_rows == 6 * 19
     good_lines = [line for index, line in enumerate(lines) if index != bad_index]
     assert parsed.rows.column("meter_id").to_pylist()[:19] == [line.split(",")[2] for line in good_lines]
-    # AND arrivals stay aligned with the valid lines
-    assert arrivals.to_pylist() == [datetime.fromisoformat(line.split(",")[1]) for line in good_lines]
+    # AND reading times stay aligned with the valid lines
+    assert parsed.rows.column("reading_date_time").to_pylist()[:19] == [
+        datetime.fromisoformat(line.split(",")[0]) for line in good_lines
+    ]
 
 
 def test_mixed_bad_lines_are_each_reported(clean_csv: bytes, registry: pa.Array) -> None:
@@ -164,7 +156,7 @@ def test_mixed_bad_lines_are_each_reported(clean_csv: bytes, registry: pa.Array)
         lines[index] = text
     data = ("\n".join(lines) + "\n").encode()
     # WHEN parsed
-    parsed, arrivals = parse_hes_range(data, registry, SOURCE)
+    parsed = parse_hes_range(data, registry)
     # THEN each bad line is reported in line order with its reason and text
     assert [(q.line_number, q.reason, q.line) for q in parsed.quarantined] == [
         (index + 1, reason, text) for index, (text, reason) in sorted(damaged.items())
@@ -172,7 +164,6 @@ def test_mixed_bad_lines_are_each_reported(clean_csv: bytes, registry: pa.Array)
     assert parsed.lines_read == 20
     assert parsed.lines_valid == 20 - len(damaged)
     assert parsed.rows.num_rows == 6 * parsed.lines_valid
-    assert len(arrivals) == parsed.lines_valid
 
 
 def test_first_failing_check_names_the_reason(clean_csv: bytes, registry: pa.Array) -> None:
@@ -181,13 +172,13 @@ def test_first_failing_check_names_the_reason(clean_csv: bytes, registry: pa.Arr
     lines[0] = replace_field(replace_field(lines[0], 0, "bad"), 2, "nobody")
     data = ("\n".join(lines) + "\n").encode()
     # WHEN parsed THEN it is quarantined once, for the timestamp
-    parsed, _ = parse_hes_range(data, registry, SOURCE)
+    parsed = parse_hes_range(data, registry)
     assert [(q.line_number, q.reason) for q in parsed.quarantined] == [(1, QuarantineReason.BAD_TIMESTAMP)]
 
 
 def test_range_without_trailing_newline_parses_its_last_line(clean_csv: bytes, registry: pa.Array) -> None:
     # GIVEN clean lines whose last has no newline WHEN parsed THEN it counts like the others
-    parsed, _ = parse_hes_range(clean_csv.rstrip(b"\n"), registry, SOURCE)
+    parsed = parse_hes_range(clean_csv.rstrip(b"\n"), registry)
     assert (parsed.lines_read, parsed.lines_valid) == (20, 20)
 
 
@@ -198,6 +189,6 @@ def test_fractional_seconds_are_kept(clean_csv: bytes, registry: pa.Array) -> No
     lines[1] = replace_field(lines[1], 6, "2")
     data = ("\n".join(lines) + "\n").encode()
     # WHEN parsed
-    parsed, _ = parse_hes_range(data, registry, SOURCE)
+    parsed = parse_hes_range(data, registry)
     # THEN the microseconds survive
     assert parsed.rows.column("reading_date_time")[0].as_py() == datetime(2023, 1, 2, 0, 0, 0, 123456)

@@ -18,10 +18,11 @@ from meterflow.domain.errors import IntegrityError, RetryableError
 from meterflow.domain.export import encode_csv
 from meterflow.domain.fleet import Fleet, FleetConfig
 from meterflow.domain.lake import ingest
-from meterflow.domain.lake.partitions import decode_parquet, encode_parquet
+from meterflow.domain.lake.partitions import CodedRows, decode_parquet, encode_parquet
 from meterflow.domain.lake.ports import ConcurrentUpdate
 from meterflow.domain.lake.ranges import RangeTuning
 from meterflow.domain.lake.schema import LONG_SCHEMA, READINGS_PREFIX, PartitionKey
+from meterflow.domain.timeutil import format_hes_time
 from tests.support.memory_lake import MemoryLakeStore, RecordingPublisher
 
 START = datetime(2023, 1, 2)
@@ -31,6 +32,9 @@ BAD_LINE = b"bad,line\n"
 TUNING = ingest.LakeTuningSettings(ranges=RangeTuning(min_range_bytes=100_000))
 NOW = datetime(2023, 1, 2, 7)
 THRESHOLD = timedelta(minutes=TUNING.late_threshold_minutes)
+# The file answers the integration window [04:00, 06:00) but also holds reads of earlier hours
+# (as a pull by arrival time does): hours that closed more than THRESHOLD before 04:00 are late.
+WINDOW_START = datetime(2023, 1, 2, 4)
 
 
 @pytest.fixture(scope="module")
@@ -51,16 +55,12 @@ def lines(clean_data: bytes) -> list[list[str]]:
 
 @pytest.fixture(scope="module")
 def late_lines(lines: list[list[str]]) -> list[list[str]]:
-    """Lines that arrived after their hour's end plus the lateness threshold."""
+    """Lines whose hour ended more than the lateness threshold before the ingestion window began."""
 
     def hour_end(moment: datetime) -> datetime:
         return moment.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
 
-    return [
-        line
-        for line in lines
-        if datetime.fromisoformat(line[1]) > hour_end(datetime.fromisoformat(line[0])) + THRESHOLD
-    ]
+    return [line for line in lines if WINDOW_START - hour_end(datetime.fromisoformat(line[0])) > THRESHOLD]
 
 
 @dataclass
@@ -83,6 +83,8 @@ class Lake:
             "key": KEY,
             "file_format": "hes_wide",
             "reading_source": "hes",
+            "window_start": format_hes_time(WINDOW_START),
+            "window_end": format_hes_time(END),
             "arrive_time": "2023-01-02T06:10:00Z",
         }
 
@@ -240,8 +242,8 @@ def test_staging_of_on_time_rows_is_cleaned_up(ingested: IngestedOnce) -> None:
 def test_late_rows_go_via_events_and_end_in_their_true_partition(
     ingested: IngestedOnce, late_lines: list[list[str]]
 ) -> None:
-    # GIVEN a file with some lines arriving after their hour closed
-    assert late_lines, "the simulated fleet produces late reads"
+    # GIVEN a file with lines of hours that closed before its window began (00:00 and 01:00)
+    assert {line[0][11:13] for line in late_lines} == {"00", "01"}
     # THEN late rows were announced by events, 6 per late line
     assert all(detail_type == "LateReadsStaged" for detail_type, _ in ingested.published)
     assert sum(detail["rows"] for _, detail in ingested.published) == 6 * len(late_lines)
@@ -412,6 +414,10 @@ class RacingStore(MemoryLakeStore):
         super().put(key, data, **kwargs)
 
 
+def coded_rows(meters: list[str], moment: datetime) -> list[CodedRows]:
+    return [CodedRows.from_long(long_rows(meters, moment))]
+
+
 def long_rows(meters: list[str], moment: datetime) -> pa.Table:
     count = len(meters)
     return pa.table(
@@ -438,7 +444,7 @@ def test_merge_retries_after_a_concurrent_update(partition: PartitionKey) -> Non
     moment = partition.hour_start
     store = RacingStore(rival=long_rows(["m0", "m1"], moment))
     # WHEN we merge m1 and m2
-    record = ingest.merge_into_partition(store, partition, long_rows(["m1", "m2"], moment), "file:f1")
+    record = ingest.merge_into_partition(store, partition, coded_rows(["m1", "m2"], moment), "hes", "file:f1")
     # THEN the merge retried against the rival's object and kept both writers' rows
     assert store.conditional_puts == 2
     stored = store.get(partition.object_key)
@@ -453,18 +459,20 @@ def test_merge_gives_up_retryably_when_the_partition_keeps_changing(partition: P
     store = RacingStore(rival=long_rows(["m0"], partition.hour_start), races=100)
     # WHEN we merge THEN the job fails retryably instead of looping forever
     with pytest.raises(RetryableError, match="kept changing"):
-        ingest.merge_into_partition(store, partition, long_rows(["m9"], partition.hour_start), "file:f1")
+        ingest.merge_into_partition(
+            store, partition, coded_rows(["m9"], partition.hour_start), "hes", "file:f1"
+        )
     assert store.conditional_puts == 8
 
 
 def test_merge_of_nothing_new_leaves_the_object_alone(partition: PartitionKey) -> None:
     # GIVEN a partition holding rows merged by one file
     store = MemoryLakeStore("int")
-    rows = long_rows(["m1", "m2"], partition.hour_start)
-    ingest.merge_into_partition(store, partition, rows, "file:f1")
+    rows = coded_rows(["m1", "m2"], partition.hour_start)
+    ingest.merge_into_partition(store, partition, rows, "hes", "file:f1")
     before = store.get(partition.object_key)
     # WHEN another file brings the same rows
-    record = ingest.merge_into_partition(store, partition, rows, "file:f2")
+    record = ingest.merge_into_partition(store, partition, rows, "hes", "file:f2")
     # THEN it counts them as duplicates and does not rewrite the object (same etag and ledger)
     assert (record.rows_added, record.rows_duplicate) == (0, 2)
     assert store.get(partition.object_key) == before

@@ -14,6 +14,7 @@ from meterflow.domain.lake.integrations import (
     Integration,
     gunzip_stream,
     ingest_requests_from_s3_event,
+    request_hes_file,
     schedule_due,
 )
 from tests.support.memory_lake import MemoryLakeStore
@@ -72,6 +73,59 @@ def test_is_due_only_when_enabled_idle_and_eligible(
 ) -> None:
     # GIVEN an integration in some state WHEN asked at ``now`` THEN it is due only if enabled, idle, eligible
     assert make_integration(**overrides).is_due(now) is due
+
+
+class RecordingHes:
+    """A HES API that records the file requests it receives."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, str, str]] = []
+
+    def request_file(self, base_url: str, start_date: str, end_date: str, window_by: str) -> str:
+        self.requests.append((base_url, start_date, end_date, window_by))
+        return "r-1"
+
+    def file_status(self, base_url: str, request_id: str) -> dict[str, Any]:
+        raise AssertionError("not called")
+
+
+class OneIntegration:
+    def __init__(self, integration: Integration) -> None:
+        self.integration = integration
+
+    def get(self, integration_id: str) -> Integration | None:
+        return self.integration if integration_id == self.integration.integration_id else None
+
+
+@pytest.mark.parametrize("window_by", ["arrival_time", "time"])
+def test_file_request_selects_the_window_as_the_integration_says(window_by: str) -> None:
+    # GIVEN an integration pulling by arrival time (the default: an incremental pull) or by reading time
+    integration = make_integration(window_by=window_by)
+    hes = RecordingHes()
+    # WHEN the run's window is requested from the HES
+    answer = request_hes_file(
+        {
+            "integration_id": integration.integration_id,
+            "window_start": integration.window_start,
+            "window_end": integration.window_end,
+        },
+        OneIntegration(integration),  # type: ignore[arg-type]
+        hes,
+    )
+    # THEN the HES is asked for that window, selected that way, and the next window follows
+    assert hes.requests == [
+        ("http://hes.example", integration.window_start, integration.window_end, window_by)
+    ]
+    assert answer["request_id"] == "r-1"
+    assert answer["next_window_start"] == integration.window_end
+
+
+def test_integrations_pull_what_the_hes_received_by_default(integration: Integration) -> None:
+    # GIVEN a new integration THEN it selects by arrival time, so late reads come with later windows
+    assert integration.window_by == "arrival_time"
+    # AND an unknown selection is refused
+    with pytest.raises(InvalidInput, match="window_by"):
+        Integration.parse({**integration.model_dump(), "window_by": "received"})
 
 
 def test_execution_name_joins_id_and_window_start(integration: Integration) -> None:

@@ -78,24 +78,16 @@ def test_a_header_with_or_without_the_trailing_space_is_skipped_and_not_counted(
 
 
 def test_a_valid_line_becomes_one_staged_kwh_row() -> None:
-    parsed = parse_london_lcl(lcl(line(meter="MAC004321", kwh="0.263")), 1, reading_source="london-test")
+    # GIVEN one valid LCL line WHEN parsed THEN it is one kwh row (unit and source come with the partition)
+    parsed = parse_london_lcl(lcl(line(meter="MAC004321", kwh="0.263")), 1)
     assert parsed.rows.to_pylist() == [
         {
             "meter_id": "MAC004321",
             "reading_value": 0.263,
             "reading_date_time": datetime(2012, 10, 12, 0, 30),
-            "unit": KWH.unit,
-            "obis_code": KWH.obis_code,
-            "phase": KWH.phase,
-            "reading_source": "london-test",
-            "reading_type": "kwh",
+            "reading_type": KWH.name,
         }
     ]
-
-
-def test_reading_source_defaults_to_london_lcl() -> None:
-    parsed = parse_london_lcl(lcl(line()), 1)
-    assert parsed.rows.column("reading_source").to_pylist() == ["london-lcl"]
 
 
 @pytest.mark.parametrize(

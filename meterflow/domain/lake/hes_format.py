@@ -94,22 +94,11 @@ def _typed_parse(
     return table, wrong_width
 
 
-def _long_rows(
-    meters: pa.Array, stamps: pa.Array, values: dict[str, pa.Array], reading_source: str
-) -> pa.Table:
+def _long_rows(meters: pa.Array, stamps: pa.Array, values: dict[str, pa.Array]) -> pa.Table:
     count = len(meters)
     parts = [
         pa.table(
-            [
-                meters,
-                values[kind.name],
-                stamps,
-                pa.repeat(kind.unit, count),
-                pa.repeat(kind.obis_code, count),
-                pa.repeat(kind.phase, count),
-                pa.repeat(reading_source, count),
-                pa.repeat(kind.name, count),
-            ],
+            [meters, values[kind.name], stamps, pa.repeat(kind.name, count)],
             schema=STAGED_SCHEMA,
         )
         for kind in HES_READING_TYPES
@@ -120,17 +109,15 @@ def _long_rows(
 def parse_hes_range(
     data: bytes,
     known_meters: pa.Array | Collection[str] | None,
-    reading_source: str,
-) -> tuple[ParsedRange, pa.Array]:
-    """Parse complete lines of a HES file into staged long rows.
+) -> ParsedRange:
+    """Parse complete lines of a HES file into staged long rows (six per valid line).
 
-    Returns the parsed range and, aligned with the valid lines, their arrival times (the lake uses
-    them to recognise late reads). ``known_meters`` is the meter registry; None accepts any meter.
+    ``known_meters`` is the meter registry; None accepts any meter.
     A clean range takes the typed fast path; a range with any bad value is re-read as text so each
     bad line can be quarantined with its reason and its original text.
     """
     if not data.strip():
-        return ParsedRange.empty(), pa.array([], pa.timestamp("us"))
+        return ParsedRange.empty()
     typed = _typed_parse(data, known_meters)
     if typed is not None:
         table, wrong_width = typed
@@ -138,17 +125,12 @@ def parse_hes_range(
             QuarantinedLine(number, QuarantineReason.COLUMN_COUNT, text) for number, text in wrong_width
         ]
         values = {name: table[name].combine_chunks() for name in VALUE_COLUMNS}
-        rows = _long_rows(
-            table["device_id"].combine_chunks(), table["time"].combine_chunks(), values, reading_source
-        )
-        parsed = ParsedRange(rows, table.num_rows + len(wrong_width), table.num_rows, quarantined)
-        return parsed, table["arrival_time"].combine_chunks()
-    return _text_parse(data, known_meters, reading_source)
+        rows = _long_rows(table["device_id"].combine_chunks(), table["time"].combine_chunks(), values)
+        return ParsedRange(rows, table.num_rows + len(wrong_width), table.num_rows, quarantined)
+    return _text_parse(data, known_meters)
 
 
-def _text_parse(
-    data: bytes, known_meters: pa.Array | Collection[str] | None, reading_source: str
-) -> tuple[ParsedRange, pa.Array]:
+def _text_parse(data: bytes, known_meters: pa.Array | Collection[str] | None) -> ParsedRange:
     table, wrong_width = _read(data, _TEXT_COLUMNS)
     rows = table.num_rows
     lines_read = rows + len(wrong_width)
@@ -166,7 +148,7 @@ def _text_parse(
         blank &= np.asarray(pc.equal(table[name], "").to_numpy(zero_copy_only=False), dtype=bool)
     flag(blank, QuarantineReason.COLUMN_COUNT)
     times, time_ok = _parse_timestamp(table["time"])
-    arrivals, arrival_ok = _parse_timestamp(table["arrival_time"])
+    _, arrival_ok = _parse_timestamp(table["arrival_time"])
     flag(~(time_ok & arrival_ok), QuarantineReason.BAD_TIMESTAMP)
     if known_meters is not None:
         known = pc.is_in(table["device_id"], value_set=_registry(known_meters)).to_numpy(zero_copy_only=False)
@@ -209,6 +191,5 @@ def _text_parse(
         meters,
         pc.filter(times, keep),
         {name: pa.array(values[name][good]) for name in VALUE_COLUMNS},
-        reading_source,
     )
-    return ParsedRange(rows_out, lines_read, len(meters), quarantined), pc.filter(arrivals, keep)
+    return ParsedRange(rows_out, lines_read, len(meters), quarantined)

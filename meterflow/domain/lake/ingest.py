@@ -11,10 +11,13 @@ Accounting, in long rows (``rows_per_line`` = 6 for a HES line, 1 for a London l
     rows_staged = lines_valid * rows_per_line
                 = rows_written + rows_duplicate + rows_late_staged
 
-Staging: each range writes one object of on-time rows and one of late rows, each a sequence of
-per-partition Arrow streams in partition order with an index in the range's result, so a merge
-reads a run of partitions with one ranged GET. Late rows are announced by finalize_file, a group
-of partitions per event, and merged by the late-read consumer, which writes a record per group
+Staging: each range writes one object of on-time rows and one of late rows, each the range's
+meter dictionary followed by per-partition Arrow streams (meter-coded, see
+:mod:`~meterflow.domain.lake.partitions`) hour by hour, with an index in the range's result, so a
+merge reads a run of partitions with two ranged GETs. A partition is late when its hour ended more
+than the threshold before the ingestion window (the integration window the file answers) began:
+it was closed before this file arrived. Late partitions are announced by finalize_file, a group
+per event, and merged by the late-read consumer, which writes a record per group
 (``manifests/<file_id>/late/group-NNNNN.json``: rows_added + rows_duplicate = rows_staged).
 """
 
@@ -29,9 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Self
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -39,12 +40,15 @@ from meterflow.domain.errors import IntegrityError, InvalidInput, RetryableError
 from meterflow.domain.lake.hes_format import parse_hes_range
 from meterflow.domain.lake.parsing import ParsedRange, QuarantinedLine
 from meterflow.domain.lake.partitions import (
+    CodedRows,
+    decode_meters,
     decode_parquet,
-    decode_staging,
+    decode_piece,
     encode_parquet,
-    encode_staged_partitions,
-    hour_index,
+    encode_staged,
     merge_rows,
+    partition_order,
+    reading_type_named,
     split_by_partition,
 )
 from meterflow.domain.lake.ports import ConcurrentUpdate, EventPublisher, LakeStore
@@ -131,9 +135,12 @@ class StagedPiece(_Contract):
 
 
 class StagedSpan(_Contract):
-    """The pieces one range staged for a run of consecutive partitions: one ranged GET reads them."""
+    """The pieces one range staged for a run of consecutive partitions: one ranged GET reads them,
+    another the range's meter dictionary."""
 
     range_index: int
+    meters_start: int
+    meters_end: int
     start: int
     end: int
     pieces: list[StagedPiece]
@@ -161,6 +168,7 @@ class LateReadsEvent(_Contract):
 
     file_id: str
     bucket: str
+    reading_source: str
     group_index: int
     partitions: list[str]
     sources: list[StagedSpan]  # where the ranges' late objects hold rows for these partitions
@@ -171,7 +179,7 @@ class LateReadsEvent(_Contract):
 class LakeTuningSettings:
     ranges: RangeTuning = field(default_factory=RangeTuning)
     late_threshold_minutes: int = 60
-    partitions_per_group: int = 12
+    partitions_per_group: int = 24
 
 
 def _range_name(index: int) -> str:
@@ -182,16 +190,19 @@ def _staged_key(file_id: str, kind: Literal["ontime", "late"], range_index: int)
     return f"staging/{file_id}/{kind}/{_range_name(range_index)}.arrow"
 
 
-def _spans(partitions: list[str], indexes: Mapping[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """For each range, the contiguous byte span of its pieces of ``partitions``."""
+def _spans(partitions: list[str], staged: Mapping[int, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """For each range, the contiguous byte span of its pieces of ``partitions`` and its dictionary."""
     wanted = set(partitions)
     spans = []
-    for range_index, index in sorted(indexes.items()):
-        pieces = [piece for piece in index if piece["partition"] in wanted]
+    for range_index, index in sorted(staged.items()):
+        pieces = [piece for piece in index["pieces"] if piece["partition"] in wanted]
         if pieces:
+            meters = index["meters"]
             spans.append(
                 {
                     "range_index": range_index,
+                    "meters_start": meters["offset"],
+                    "meters_end": meters["offset"] + meters["length"],
                     "start": min(piece["offset"] for piece in pieces),
                     "end": max(piece["offset"] + piece["length"] for piece in pieces),
                     "pieces": pieces,
@@ -200,26 +211,31 @@ def _spans(partitions: list[str], indexes: Mapping[int, list[dict[str, Any]]]) -
     return spans
 
 
+def _read_exactly(integrated: LakeStore, key: str, start: int, end: int) -> bytes:
+    data = integrated.read_range(key, start, end)
+    if len(data) != end - start:
+        raise RetryableError(f"staged object {key} is missing or short")
+    return data
+
+
 def _read_spans(
     integrated: LakeStore, file_id: str, kind: Literal["ontime", "late"], spans: list[StagedSpan]
-) -> dict[str, list[pa.Table]]:
-    """The staged tables of each partition, in range order: one ranged GET per span."""
-    tables: dict[str, list[pa.Table]] = {}
+) -> dict[str, list[CodedRows]]:
+    """The staged rows of each partition, in range order: two ranged GETs per span."""
+    staged: dict[str, list[CodedRows]] = {}
     for span in sorted(spans, key=lambda item: item.range_index):
         key = _staged_key(file_id, kind, span.range_index)
-        data = integrated.read_range(key, span.start, span.end)
-        if len(data) != span.end - span.start:
-            raise RetryableError(f"staged object {key} is missing or short")
-        view = memoryview(data)
+        meters = decode_meters(_read_exactly(integrated, key, span.meters_start, span.meters_end))
+        view = memoryview(_read_exactly(integrated, key, span.start, span.end))
         for piece in span.pieces:
             first = piece.offset - span.start
-            table = decode_staging(view[first : first + piece.length])
-            if table.num_rows != piece.rows:
+            rows = decode_piece(view[first : first + piece.length])
+            if rows.num_rows != piece.rows:
                 raise IntegrityError(
-                    f"{key} holds {table.num_rows} rows for {piece.partition}, not {piece.rows}"
+                    f"{key} holds {rows.num_rows} rows for {piece.partition}, not {piece.rows}"
                 )
-            tables.setdefault(piece.partition, []).append(table)
-    return tables
+            staged.setdefault(piece.partition, []).append(CodedRows(meters, rows))
+    return staged
 
 
 def _json(data: Mapping[str, Any]) -> bytes:
@@ -229,6 +245,11 @@ def _json(data: Mapping[str, Any]) -> bytes:
 def _load_json(store: LakeStore, key: str) -> dict[str, Any] | None:
     found = store.get(key)
     return None if found is None else dict(json.loads(found.data))
+
+
+def _ordered_tokens(tokens: Iterable[str]) -> list[str]:
+    """Partition tokens in staging order (hour by hour): consecutive ones share ranges."""
+    return [key.to_token() for key in partition_order([PartitionKey.from_token(token) for token in tokens])]
 
 
 # ------------------------------------------------------------------------------------------- split
@@ -265,39 +286,40 @@ def load_meter_registry(integrated: LakeStore) -> pa.Array:
     return pq.read_table(pa.py_buffer(found.data), columns=["meter_id"])["meter_id"].combine_chunks()
 
 
-def _parse(
-    file: FileRef, data: bytes, registry: Callable[[], pa.Array]
-) -> tuple[ParsedRange, pa.Array | None]:
+def _parse(file: FileRef, data: bytes, registry: Callable[[], pa.Array]) -> ParsedRange:
     if file.file_format == "hes_wide":
-        return parse_hes_range(data, registry(), file.reading_source)
+        return parse_hes_range(data, registry())
     from meterflow.domain.lake.london import parse_london_lcl
 
-    return parse_london_lcl(data, 1, file.reading_source), None
+    return parse_london_lcl(data, 1)
 
 
-def late_mask(rows: pa.Table, arrivals: pa.Array | None, file: FileRef) -> np.ndarray:
-    """Which staged rows are late: older than the ingestion window by more than the threshold.
+def is_late(partition: PartitionKey, file: FileRef) -> bool:
+    """Whether a partition is older than the ingestion window by more than the threshold.
 
-    A row's hour is ingested on time until ``hour end + threshold``. A HES line carries its own
-    arrival time, so a read that arrived after its hour's window had closed is late even inside
-    its own file. A file without arrival times (London) is judged by the window it answers: rows
-    whose hour closed more than the threshold before the window started are late; a backfill
-    without a window has no late rows. HES rows come six per line (one block per reading type),
-    so each line's arrival repeats for each block.
+    The ingestion window is the integration window the file answers: a partition whose hour ended
+    more than ``late_threshold_minutes`` before the window started was closed before this file
+    arrived, so its reads are late and go through the late-read path. A file without a window (a
+    backfill) has no late partitions.
     """
-    if rows.num_rows == 0:
-        return np.zeros(0, dtype=bool)
-    hour_end_micros = (hour_index(rows["reading_date_time"]) + 1) * 3_600_000_000
-    threshold = file.late_threshold_minutes * 60_000_000
-    if arrivals is not None:
-        arrival_micros = np.asarray(pc.cast(arrivals, pa.int64()).to_numpy(zero_copy_only=False))
-        arrival_micros = np.tile(arrival_micros, file.rows_per_line)
-        return np.asarray(arrival_micros > hour_end_micros + threshold, dtype=bool)
     if not file.window_start:
-        return np.zeros(rows.num_rows, dtype=bool)
+        return False
     window_start = parse_hes_time(file.window_start, "window_start")
-    window_micros = int((window_start - datetime(1970, 1, 1)) / timedelta(microseconds=1))
-    return np.asarray(window_micros > hour_end_micros + threshold, dtype=bool)
+    hour_end = partition.hour_start + timedelta(hours=1)
+    return window_start - hour_end > timedelta(minutes=file.late_threshold_minutes)
+
+
+def _stage(
+    integrated: LakeStore,
+    key: str,
+    meters: pa.Array,
+    parts: dict[PartitionKey, pa.Table],
+) -> dict[str, Any]:
+    if not parts:
+        return {"meters": None, "pieces": []}
+    staged = encode_staged(meters, parts)
+    integrated.put(key, staged.data)
+    return {"meters": staged.meters, "pieces": staged.pieces}
 
 
 def stage_range(
@@ -306,32 +328,33 @@ def stage_range(
     integrated: LakeStore,
     registry: Callable[[], pa.Array],
 ) -> dict[str, Any]:
-    """Parse one range, quarantine bad lines, stage on-time rows per partition and late rows apart.
+    """Parse one range, quarantine bad lines, stage on-time partitions and late partitions apart.
 
-    Late rows span many hours, so they go into one object per range; they are announced once per
-    file (by :func:`finalize_file`), so each late partition is rewritten once per file, not once
-    per range.
+    Late rows are announced once per file (by :func:`finalize_file`), so each late partition is
+    rewritten once per file, not once per range.
     """
     job = RangeJob.parse(payload)
     file, byte_range = job.file, job.byte_range
     data = inbound.read_range(file.key, byte_range.start, byte_range.end)
     if len(data) != byte_range.end - byte_range.start:
         raise RetryableError(f"short read of {file.key} [{byte_range.start}, {byte_range.end})")
-    parsed, arrivals = _parse(file, data, registry)
-    late = late_mask(parsed.rows, arrivals, file)
+    parsed = _parse(file, data, registry)
     name = _range_name(byte_range.index)
 
-    on_time = split_by_partition(parsed.rows.filter(pa.array(~late)))
-    on_time_index: list[dict[str, Any]] = []
-    if on_time:
-        staged, on_time_index = encode_staged_partitions(on_time)
-        integrated.put(_staged_key(file.file_id, "ontime", byte_range.index), staged)
-    late_parts = split_by_partition(parsed.rows.filter(pa.array(late)))
-    late_index: list[dict[str, Any]] = []
-    if late_parts:
-        staged, late_index = encode_staged_partitions(late_parts)
-        integrated.put(_staged_key(file.file_id, "late", byte_range.index), staged)
-    rows_late = sum(int(piece["rows"]) for piece in late_index)
+    meters, parts = split_by_partition(parsed.rows)
+    late = {key for key in parts if is_late(key, file)}
+    on_time = _stage(
+        integrated,
+        _staged_key(file.file_id, "ontime", byte_range.index),
+        meters,
+        {key: rows for key, rows in parts.items() if key not in late},
+    )
+    late_staged = _stage(
+        integrated,
+        _staged_key(file.file_id, "late", byte_range.index),
+        meters,
+        {key: rows for key, rows in parts.items() if key in late},
+    )
     if parsed.quarantined:
         integrated.put(
             file.staging("quarantine", f"{name}.json"),
@@ -347,10 +370,9 @@ def stage_range(
         "lines_quarantined": len(parsed.quarantined),
         "quarantined_by_reason": _count_reasons(parsed.quarantined),
         "rows_staged": parsed.rows.num_rows,
-        "rows_late_staged": rows_late,
-        "partitions": [piece["partition"] for piece in on_time_index],
-        "ontime_index": on_time_index,
-        "late_index": late_index,
+        "rows_late_staged": sum(int(piece["rows"]) for piece in late_staged["pieces"]),
+        "ontime": on_time,
+        "late": late_staged,
     }
     integrated.put(file.staging("ranges", f"{name}.json"), _json(result))
     return {"range_index": byte_range.index, "lines_read": parsed.lines_read}
@@ -379,10 +401,12 @@ def plan_compaction(
 ) -> dict[str, Any]:
     job = PlanCompactionJob.parse(payload)
     indexes = {
-        int(result["range_index"]): result["ontime_index"]
+        int(result["range_index"]): result["ontime"]
         for result in _range_results(job.file, integrated, job.range_count)
     }
-    partitions = sorted({piece["partition"] for index in indexes.values() for piece in index})
+    partitions = _ordered_tokens(
+        {piece["partition"] for index in indexes.values() for piece in index["pieces"]}
+    )
     size = tuning.partitions_per_group
     groups = [
         {"index": index, "partitions": group, "sources": _spans(group, indexes)}
@@ -416,7 +440,8 @@ def _ledger_metadata(entries: list[MergeRecord]) -> dict[str, str]:
 def merge_into_partition(
     integrated: LakeStore,
     partition: PartitionKey,
-    incoming: pa.Table,
+    incoming: list[CodedRows],
+    reading_source: str,
     ledger_id: str,
     expect_new: bool = False,
 ) -> MergeRecord:
@@ -427,8 +452,9 @@ def merge_into_partition(
     With ``expect_new`` (fresh data), the partition is first created without reading it; if it
     already exists, the conditional PUT fails and the merge proceeds as usual.
     """
+    reading_type = reading_type_named(partition.reading_type)
     if expect_new:
-        outcome = merge_rows(None, incoming)
+        outcome = merge_rows(None, incoming, reading_type, reading_source)
         record = MergeRecord(ledger_id, outcome.rows_added, outcome.rows_duplicate)
         try:
             integrated.put(
@@ -447,7 +473,12 @@ def merge_into_partition(
         applied = next((record for record in ledger if record.ledger_id == ledger_id), None)
         if applied is not None:
             return applied
-        outcome = merge_rows(decode_parquet(current.data) if current is not None else None, incoming)
+        outcome = merge_rows(
+            decode_parquet(current.data) if current is not None else None,
+            incoming,
+            reading_type,
+            reading_source,
+        )
         record = MergeRecord(ledger_id, outcome.rows_added, outcome.rows_duplicate)
         if outcome.rows_added == 0 and current is not None:
             return record  # nothing new: leave the object (and its bytes) alone
@@ -478,7 +509,12 @@ def compact_partitions(payload: Mapping[str, Any], integrated: LakeStore) -> dic
         if token not in staged:
             raise IntegrityError(f"partition {token} of {file.file_id} has no staged rows")
         record = merge_into_partition(
-            integrated, partition, pa.concat_tables(staged[token]), f"file:{file.file_id}", expect_new=True
+            integrated,
+            partition,
+            staged[token],
+            file.reading_source,
+            f"file:{file.file_id}",
+            expect_new=True,
         )
         outcomes.append(
             {"partition": token, "rows_added": record.rows_added, "rows_duplicate": record.rows_duplicate}
@@ -532,19 +568,20 @@ def finalize_file(
         raise IntegrityError(f"manifest of {file.file_id} does not add up: {failed}; totals {totals}")
 
     quarantine_key = _write_quarantine(file, integrated, ranges) if totals["lines_quarantined"] else None
-    late_indexes = {int(result["range_index"]): result["late_index"] for result in ranges}
+    late_indexes = {int(result["range_index"]): result["late"] for result in ranges}
     late_events_rows: dict[str, int] = {}
     for index in late_indexes.values():
-        for piece in index:
+        for piece in index["pieces"]:
             late_events_rows[piece["partition"]] = late_events_rows.get(piece["partition"], 0) + int(
                 piece["rows"]
             )
-    late_tokens = sorted(late_events_rows)
+    late_tokens = _ordered_tokens(late_events_rows)
     late_events = [
         LateReadsEvent.parse(
             {
                 "file_id": file.file_id,
                 "bucket": integrated.bucket,
+                "reading_source": file.reading_source,
                 "group_index": index,
                 "partitions": group,
                 "sources": _spans(group, late_indexes),
@@ -589,7 +626,7 @@ def finalize_file(
         [
             _staged_key(file.file_id, "ontime", int(result["range_index"]))
             for result in ranges
-            if result["ontime_index"]
+            if result["ontime"]["pieces"]
         ]
     )
     return {
@@ -645,17 +682,17 @@ def merge_late_reads(detail: Mapping[str, Any], integrated: LakeStore) -> dict[s
     if done is not None:
         return done  # a redelivered event
     staged = _read_spans(integrated, event.file_id, "late", event.sources)
-    staged_rows = sum(table.num_rows for tables in staged.values() for table in tables)
+    staged_rows = sum(piece.num_rows for pieces in staged.values() for piece in pieces)
     if staged_rows != event.rows or set(staged) != set(event.partitions):
         raise IntegrityError(
             f"late reads of {event.file_id} group {event.group_index}: staged objects hold {staged_rows} "
             f"rows in {len(staged)} partitions, the event announced {event.rows} in {len(event.partitions)}"
         )
-    by_partition = {PartitionKey.from_token(token): tables for token, tables in staged.items()}
     outcomes: list[dict[str, Any]] = []
-    for partition, tables in sorted(by_partition.items()):
+    for token in _ordered_tokens(staged):
+        partition = PartitionKey.from_token(token)
         record = merge_into_partition(
-            integrated, partition, pa.concat_tables(tables), f"late:{event.file_id}"
+            integrated, partition, staged[token], event.reading_source, f"late:{event.file_id}"
         )
         outcomes.append(
             {
@@ -664,15 +701,17 @@ def merge_late_reads(detail: Mapping[str, Any], integrated: LakeStore) -> dict[s
                 "rows_duplicate": record.rows_duplicate,
             }
         )
-    result = {
+    rows_added = sum(int(o["rows_added"]) for o in outcomes)
+    rows_duplicate = sum(int(o["rows_duplicate"]) for o in outcomes)
+    result: dict[str, Any] = {
         "file_id": event.file_id,
         "group_index": event.group_index,
         "rows_staged": staged_rows,
-        "rows_added": sum(int(o["rows_added"]) for o in outcomes),
-        "rows_duplicate": sum(int(o["rows_duplicate"]) for o in outcomes),
+        "rows_added": rows_added,
+        "rows_duplicate": rows_duplicate,
         "partitions": outcomes,
     }
-    if result["rows_added"] + result["rows_duplicate"] != staged_rows:
+    if rows_added + rows_duplicate != staged_rows:
         raise IntegrityError(
             f"late merge of {event.file_id} group {event.group_index} does not add up: {result}"
         )

@@ -25,6 +25,7 @@ from meterflow.domain.timeutil import format_hes_time, parse_hes_time
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 IntegrationState = Literal["idle", "running", "failed"]
+WindowBy = Literal["time", "arrival_time"]
 
 
 class Integration(BaseModel):
@@ -48,6 +49,10 @@ class Integration(BaseModel):
     sftp_host_key: str  # the server's public host key, OpenSSH format: the download verifies it
     sftp_secret_name: str
     reading_source: str = "hes"
+    # What a window selects in the HES export: the reads it *received* in the window (an
+    # incremental pull: late reads of earlier hours come with the window they arrived in, and the
+    # lake merges them as late reads) or, for a backfill, the reads *taken* in it.
+    window_by: WindowBy = "arrival_time"
     failure_reason: str | None = None
 
     @field_validator("integration_id")
@@ -126,7 +131,7 @@ class WorkflowStarter(Protocol):
 
 
 class HesApi(Protocol):
-    def request_file(self, base_url: str, start_date: str, end_date: str) -> str:
+    def request_file(self, base_url: str, start_date: str, end_date: str, window_by: WindowBy) -> str:
         """POST /readings/file; returns the request id."""
         ...
 
@@ -197,7 +202,9 @@ def request_hes_file(
 ) -> dict[str, Any]:
     run = _run(payload)
     integration = _integration(repository, run.integration_id)
-    request_id = hes.request_file(integration.hes_api_url, run.window_start, run.window_end)
+    request_id = hes.request_file(
+        integration.hes_api_url, run.window_start, run.window_end, integration.window_by
+    )
     frozen = integration.model_copy(update={"window_start": run.window_start, "window_end": run.window_end})
     return {"request_id": request_id, **frozen.next_window()}
 

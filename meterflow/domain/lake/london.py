@@ -36,7 +36,6 @@ I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
 Mask = npt.NDArray[np.bool_]
 
-READING_SOURCE: Final = "london-lcl"
 LCL_COLUMNS: Final[tuple[str, ...]] = (
     "LCLid",
     "stdorToU",
@@ -85,16 +84,14 @@ class _Checked:
     quarantined: list[QuarantinedLine]
 
 
-def parse_london_lcl(
-    data: bytes, first_line_number: int, reading_source: str = READING_SOURCE
-) -> ParsedRange:
+def parse_london_lcl(data: bytes, first_line_number: int) -> ParsedRange:
     """Parse a byte range of complete LCL lines into staged ``kwh`` rows (STAGED_SCHEMA).
 
     ``first_line_number`` is the 1-based number, within the whole file, of the range's first line
     (the header, when the range starts the file). A header line is recognised, checked and skipped;
     it does not count in ``lines_read``. DateTime is taken as the reading's timestamp, naive UTC.
     """
-    return _staged(_check(data, first_line_number), reading_source)
+    return _staged(_check(data, first_line_number))
 
 
 def london_households(data: bytes) -> pa.Table:
@@ -105,25 +102,19 @@ def london_households(data: bytes) -> pa.Table:
     return _households(_check(data, 1))
 
 
-def parse_london_lcl_with_households(
-    data: bytes, first_line_number: int, reading_source: str = READING_SOURCE
-) -> tuple[ParsedRange, pa.Table]:
+def parse_london_lcl_with_households(data: bytes, first_line_number: int) -> tuple[ParsedRange, pa.Table]:
     """:func:`parse_london_lcl` and :func:`london_households` in one pass over the range."""
     checked = _check(data, first_line_number)
-    return _staged(checked, reading_source), _households(checked)
+    return _staged(checked), _households(checked)
 
 
-def _staged(checked: _Checked, reading_source: str) -> ParsedRange:
+def _staged(checked: _Checked) -> ParsedRange:
     count = len(checked.meter_ids)
     rows = pa.Table.from_arrays(
         [
             checked.meter_ids,
             checked.values,
             pa.array(checked.timestamps.astype("datetime64[us]"), type=pa.timestamp("us")),
-            pa.repeat(KWH.unit, count),
-            pa.repeat(KWH.obis_code, count),
-            pa.repeat(KWH.phase, count),
-            pa.repeat(reading_source, count),
             pa.repeat(KWH.name, count),
         ],
         schema=STAGED_SCHEMA,

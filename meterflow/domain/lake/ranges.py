@@ -22,7 +22,7 @@ _MAX_LINE_BYTES = 1_048_576  # a "line" longer than this is not a meter reading:
 @dataclass(frozen=True)
 class RangeTuning:
     max_ranges: int = 150  # the reference's max_workers
-    min_range_bytes: int = 8 * 1024 * 1024  # below this, task overhead outweighs parallelism
+    min_range_bytes: int = 16 * 1024 * 1024  # below this, task overhead outweighs parallelism
     max_range_bytes: int = 300 * 1024 * 1024  # the reference's cap
 
 

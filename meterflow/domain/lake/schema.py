@@ -64,8 +64,17 @@ LONG_SCHEMA = pa.schema(
     ]
 )
 PARTITION_COLUMNS: tuple[str, ...] = ("reading_type", "year", "month", "day", "hour")
-# A staged long row carries its reading type; year..hour derive from reading_date_time.
-STAGED_SCHEMA = LONG_SCHEMA.append(pa.field("reading_type", pa.string(), nullable=False))
+# What a parser stages per long row: only what varies. year..hour derive from reading_date_time;
+# unit, obis_code and phase follow from the reading type and reading_source from the file, so
+# they are written with the partition, not carried through staging.
+STAGED_SCHEMA = pa.schema(
+    [
+        LONG_SCHEMA.field("meter_id"),
+        LONG_SCHEMA.field("reading_value"),
+        LONG_SCHEMA.field("reading_date_time"),
+        pa.field("reading_type", pa.string(), nullable=False),
+    ]
+)
 
 READINGS_PREFIX = "readings/parquet"
 WEATHER_PREFIX = "weather"
