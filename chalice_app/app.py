@@ -13,11 +13,13 @@ from typing import Any
 from aws_xray_sdk.core import patch
 from chalice.app import Chalice, CloudWatchEvent, Rate, Request, Response, SQSEvent
 
-from meterflow.domain import services
-from meterflow.domain.errors import DomainError
+from meterflow.bridge_wiring import bridge_services
+from meterflow.domain import bridge, services
+from meterflow.domain.errors import DomainError, InvalidInput
 from meterflow.domain.lake import ingest, integrations, queries
 from meterflow.lake_wiring import lake_services
 from meterflow.wiring import hes_services
+from workers.bridge_jobs import bridge_handlers
 from workers.export_jobs import export_handlers
 from workers.lake_jobs import lake_handlers
 from workers.task_runner import run_job
@@ -38,6 +40,8 @@ UNCOMPRESSED_OBJECTS_QUEUE = os.environ.get(
     "MF_UNCOMPRESSED_OBJECTS_QUEUE_NAME", "meterflow-uncompressed-objects"
 )
 LATE_READS_QUEUE = os.environ.get("MF_LATE_READS_QUEUE_NAME", "meterflow-late-reads")
+SITE_DISPATCH_QUEUE = os.environ.get("MF_SITE_DISPATCH_QUEUE_NAME", "meterflow-site-dispatch")
+SITE_MESSAGES_QUEUE = os.environ.get("MF_SITE_MESSAGES_QUEUE_NAME", "meterflow-site-messages")
 SCHEDULER_RATE_MINUTES = int(os.environ.get("MF_SCHEDULER_RATE_MINUTES", "5"))
 
 
@@ -118,7 +122,7 @@ def run_lake_query(name: str) -> Response:
 @app.on_sqs_message(queue=LAKE_JOBS_QUEUE, batch_size=1)
 def run_lake_job(event: SQSEvent) -> None:
     lake = lake_services()
-    handlers = lake_handlers(lake)
+    handlers = {**lake_handlers(lake), **bridge_handlers(bridge_services())}
     for record in event:
         outcome = run_job(
             record.body, handlers, lake.clients.stepfunctions, lake.settings.heartbeat_interval_seconds
@@ -152,3 +156,56 @@ def schedule_input_adapters(event: CloudWatchEvent) -> None:
     lake = lake_services()
     started = integrations.schedule_due(lake.integrations, lake.adapter_workflow, lake.clock())
     logger.info("input adapter executions started: %s", started)
+
+
+# ------------------------------------------------------------------------------ on-premises bridge
+@app.route("/backfills", methods=["POST"], content_types=["application/json"])
+def post_backfill() -> Response:
+    raw = _current_request().raw_body
+
+    def start() -> tuple[int, dict[str, Any]]:
+        hub = bridge_services()
+        job = bridge.start_backfill(services.parse_json_body(raw), hub.jobs, hub.workflow, hub.clock())
+        return 202, job.status_body()
+
+    return _respond(start)
+
+
+@app.route("/jobs/{job_id}", methods=["GET"])
+def get_job(job_id: str) -> Response:
+    return _respond(lambda: (200, bridge.get_job(job_id, bridge_services().jobs).status_body()))
+
+
+@app.route("/jobs/{job_id}/cancel", methods=["POST"])
+def cancel_job(job_id: str) -> Response:
+    def cancel() -> tuple[int, dict[str, Any]]:
+        hub = bridge_services()
+        return 200, bridge.cancel_job(
+            job_id, hub.jobs, hub.workflow, hub.publisher, hub.clock()
+        ).status_body()
+
+    return _respond(cancel)
+
+
+@app.on_sqs_message(queue=SITE_DISPATCH_QUEUE, batch_size=1)
+def dispatch_site_jobs(event: SQSEvent) -> None:
+    hub = bridge_services()
+    for record in event:
+        outcome = bridge.dispatch_site_job(
+            record.body, hub.jobs, hub.publisher, hub.callbacks_for, hub.clock()
+        )
+        logger.info("site job message %s: %s", record.to_dict().get("messageId"), outcome)
+
+
+@app.on_sqs_message(queue=SITE_MESSAGES_QUEUE, batch_size=1)
+def handle_site_messages(event: SQSEvent) -> None:
+    hub = bridge_services()
+    for record in event:
+        try:
+            topic_name, payload = bridge.site_message_from_rule(record.body)
+        except InvalidInput as exc:
+            logger.warning("site message %s dropped: %s", record.to_dict().get("messageId"), exc.message)
+            continue
+        result = bridge.handle_site_message(topic_name, payload, hub.jobs, hub.callbacks_for, hub.clock())
+        log = logger.warning if result.outcome == "rejected" else logger.info
+        log("site message on %s for job %s: %s %s", topic_name, result.job_id, result.outcome, result.reason)

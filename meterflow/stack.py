@@ -172,6 +172,21 @@ class LakeTuning:
 
 
 @dataclass(frozen=True)
+class BridgeTuning:
+    """The on-premises bridge's bounds (Terraform variables of the same names)."""
+
+    # A site job may run this long in all; the worker heartbeats at a third of site_heartbeat_seconds.
+    site_timeout_seconds: int = 3_600
+    site_heartbeat_seconds: int = 60
+    site_retry_interval_seconds: int = 5
+    site_max_attempts: int = 2
+
+    @property
+    def site_dispatch_visibility_seconds(self) -> int:
+        return 60  # publishing takes seconds; the site's work is waited for by the Task, not the queue
+
+
+@dataclass(frozen=True)
 class StackSpec:
     stack_name: str
     region: str
@@ -230,10 +245,12 @@ def stack_spec(
     tuning: ExportTuning | None = None,
     queue_endpoint: str | None = None,
     lake: LakeTuning | None = None,
+    bridge: BridgeTuning | None = None,
 ) -> StackSpec:
     """The stack's resources. ``queue_endpoint`` makes queue URLs point at a local cloud."""
     tuning = tuning or ExportTuning()
     lake = lake or LakeTuning()
+    bridge = bridge or BridgeTuning()
     buckets = (
         BucketSpec("hes_exports", f"{stack_name}-hes-exports-{account_id}"),
         # landing/ (compressed, as received), uncompressed/ (being ingested), processed/ (archive)
@@ -269,6 +286,17 @@ def stack_spec(
         QueueSpec(
             "late_reads", f"{stack_name}-late-reads", visibility_timeout_seconds=300, max_receive_count=5
         ),
+        # historian_backfill's RunOnSite sends site jobs here; the dispatcher publishes them over MQTT
+        QueueSpec(
+            "site_dispatch",
+            f"{stack_name}-site-dispatch",
+            visibility_timeout_seconds=bridge.site_dispatch_visibility_seconds,
+            max_receive_count=5,
+        ),
+        # what sites publish (results, progress, heartbeats), put here by the IoT rule / local bridge
+        QueueSpec(
+            "site_messages", f"{stack_name}-site-messages", visibility_timeout_seconds=60, max_receive_count=5
+        ),
     )
     tables = (
         TableSpec(
@@ -276,6 +304,7 @@ def stack_spec(
         ),
         TableSpec("integrations", f"{stack_name}-integrations", hash_key="integration_id"),
         TableSpec("lake_files", f"{stack_name}-lake-files", hash_key="file_id"),
+        TableSpec("bridge_jobs", f"{stack_name}-bridge-jobs", hash_key="job_id", ttl_attribute="expires_at"),
     )
     secrets = (
         SecretSpec(
@@ -352,6 +381,20 @@ def stack_spec(
             "ingest_poll_max_attempts": lake.ingest_poll_max_attempts,
         },
     )
+    backfill_machine = StateMachineSpec(
+        "historian_backfill",
+        f"{stack_name}-historian-backfill",
+        "historian_backfill.asl.json",
+        {
+            "lake_jobs_queue_url": lake_jobs_url,
+            "site_dispatch_queue_url": base.queue_url("site_dispatch", queue_endpoint),
+            "bridge_jobs_table": base.table("bridge_jobs").name,
+            "site_timeout_seconds": bridge.site_timeout_seconds,
+            "site_heartbeat_seconds": bridge.site_heartbeat_seconds,
+            "site_retry_interval_seconds": bridge.site_retry_interval_seconds,
+            "site_max_attempts": bridge.site_max_attempts,
+        },
+    )
     return StackSpec(
         stack_name,
         region,
@@ -360,7 +403,7 @@ def stack_spec(
         queues,
         tables,
         secrets,
-        (export_machine, ingest_machine, adapter_machine),
+        (export_machine, ingest_machine, adapter_machine, backfill_machine),
         topics,
         notifications,
         event_rules,

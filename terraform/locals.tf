@@ -23,11 +23,15 @@ locals {
       lake_jobs            = "${var.stack_name}-lake-jobs"
       uncompressed_objects = "${var.stack_name}-uncompressed-objects"
       late_reads           = "${var.stack_name}-late-reads"
+      # The on-premises bridge: site jobs to publish, and what sites publish back (IoT rules).
+      site_dispatch = "${var.stack_name}-site-dispatch"
+      site_messages = "${var.stack_name}-site-messages"
     }
     tables = {
       file_requests = "${var.stack_name}-file-requests"
       integrations  = "${var.stack_name}-integrations"
       lake_files    = "${var.stack_name}-lake-files"
+      bridge_jobs   = "${var.stack_name}-bridge-jobs"
     }
     secrets = {
       sftp_private_key = "${var.stack_name}/sftp/private_key"
@@ -39,6 +43,8 @@ locals {
       hes_export    = "${var.stack_name}-hes-export"
       lake_ingest   = "${var.stack_name}-lake-ingest"
       input_adapter = "${var.stack_name}-input-adapter"
+      # historian_backfill: one backfill from an on-premises historian, run by the site's worker.
+      historian_backfill = "${var.stack_name}-historian-backfill"
     }
     event_rules = {
       late_reads = "${var.stack_name}-late-reads"
@@ -54,6 +60,8 @@ locals {
       start_file_ingest       = "${var.stack_name}-start-file-ingest"
       merge_late_reads        = "${var.stack_name}-merge-late-reads"
       input_adapter_scheduler = "${var.stack_name}-input-adapter-scheduler"
+      site_dispatcher         = "${var.stack_name}-site-dispatcher"
+      site_messages           = "${var.stack_name}-site-messages"
     }
     # Glue names allow no '-': meterflow/stack.py replaces it with '_'.
     glue_database    = "${replace(var.stack_name, "-", "_")}_lake"
@@ -61,6 +69,11 @@ locals {
     rest_api         = "${var.stack_name}-api"
     sftp_server      = "${var.stack_name}-sftp"
     kms_alias        = "alias/${var.stack_name}"
+    # The on-premises bridge in IoT Core (regional, per account: prefixed like everything else).
+    # Topic rule names allow no '-'.
+    iot_thing_type    = "${var.stack_name}-onprem-worker"
+    iot_worker_policy = "${var.stack_name}-onprem-worker"
+    iot_rule_prefix   = "${replace(var.stack_name, "-", "_")}_site"
     log_groups = {
       state_machine = "/aws/vendedlogs/states/${var.stack_name}-hes-export"
       lake_ingest   = "/aws/vendedlogs/states/${var.stack_name}-lake-ingest"
@@ -68,6 +81,8 @@ locals {
       api_access    = "/aws/apigateway/${var.stack_name}-api/access"
       sftp          = "/aws/transfer/${var.stack_name}-sftp"
       lambda        = "/aws/lambda/${var.stack_name}-*"
+      # The on-premises bridge's workflow.
+      historian_backfill = "/aws/vendedlogs/states/${var.stack_name}-historian-backfill"
     }
   }
 
@@ -87,6 +102,16 @@ locals {
   }
   integrated_staging_prefix = "staging/"
   athena_results_prefix     = "results/"
+  # meterflow/domain/bridge.py HISTORIAN_PREFIX: sites PUT their exports there (presigned URLs).
+  historian_upload_prefix = "${local.inbound_prefixes.uncompressed}historian/"
+
+  # onprem_worker/contracts.py: topics are <root>/<tenant>/<worker>/<channel>; the cloud publishes
+  # jobs and cancellations, a site publishes results, progress and heartbeats.
+  site_topics = {
+    root          = "meterflow"
+    cloud_to_site = ["jobs", "cancel"]
+    site_to_cloud = ["results", "progress", "heartbeats"]
+  }
 
   # The longest lake job (stage, compact, transfer); the lake worker's Lambda timeout.
   lake_job_timeout_seconds = max(var.stage_timeout_seconds, var.compact_timeout_seconds, var.transfer_timeout_seconds)
@@ -127,6 +152,22 @@ locals {
       max_receive_count          = 5
       service_senders            = [{ service = "events.amazonaws.com", source_arn = local.arns.late_reads_rule }]
     }
+    # historian_backfill's RunOnSite sends site jobs (task tokens); the dispatcher only publishes
+    # them, the site's work is waited for by the Task (meterflow/stack.py BridgeTuning).
+    site_dispatch = {
+      name                       = local.names.queues.site_dispatch
+      visibility_timeout_seconds = 60
+      max_receive_count          = 5
+      service_senders            = []
+    }
+    # What sites publish, put here by the IoT topic rules. They act through their own role (an IAM
+    # principal of this account), so the queue policy admits no service.
+    site_messages = {
+      name                       = local.names.queues.site_messages
+      visibility_timeout_seconds = 60
+      max_receive_count          = 5
+      service_senders            = []
+    }
   }
 
   # meterflow/stack.py TableSpec.
@@ -149,6 +190,12 @@ locals {
       range_key     = null
       ttl_attribute = null
     }
+    bridge_jobs = {
+      name          = local.names.tables.bridge_jobs
+      hash_key      = "job_id"
+      range_key     = null
+      ttl_attribute = "expires_at"
+    }
   }
 
   # The Chalice app's routes (chalice_app/app.py); test_drift.py compares both with this list.
@@ -157,11 +204,14 @@ locals {
     { method = "GET", path = "/readings/file" },
     { method = "POST", path = "/readings/file" },
     { method = "GET", path = "/lake/queries/{name}" },
+    { method = "POST", path = "/backfills" },
+    { method = "GET", path = "/jobs/{job_id}" },
+    { method = "POST", path = "/jobs/{job_id}/cancel" },
   ]
 
-  # meterflow/settings.py Settings.to_env() and meterflow/lake_settings.py LakeSettings.to_env(), for
-  # every function. AWS_REGION is left out on purpose: it is a reserved variable that the Lambda
-  # runtime sets itself (Lambda rejects it).
+  # meterflow/settings.py Settings.to_env(), meterflow/lake_settings.py LakeSettings.to_env() and
+  # meterflow/bridge_wiring.py BridgeSettings.to_env(), for every function. AWS_REGION is left out
+  # on purpose: it is a reserved variable that the Lambda runtime sets itself (Lambda rejects it).
   lambda_environment = merge(
     {
       MF_STACK_NAME                 = var.stack_name
@@ -190,6 +240,8 @@ locals {
       MF_LAKE_JOBS_QUEUE_NAME            = local.names.queues.lake_jobs
       MF_UNCOMPRESSED_OBJECTS_QUEUE_NAME = local.names.queues.uncompressed_objects
       MF_LATE_READS_QUEUE_NAME           = local.names.queues.late_reads
+      MF_SITE_DISPATCH_QUEUE_NAME        = local.names.queues.site_dispatch
+      MF_SITE_MESSAGES_QUEUE_NAME        = local.names.queues.site_messages
     },
     # The lake: buckets, workflows, tables and the query engine (Athena over the Glue catalog).
     {
@@ -211,6 +263,15 @@ locals {
       # Read by chalice_app/app.py at import time for its @app.schedule decorator (chalice deploy
       # only); here the schedule is modules/events.
       MF_SCHEDULER_RATE_MINUTES = tostring(var.scheduler_rate_minutes)
+    },
+    # The on-premises bridge: meterflow/bridge_wiring.py BridgeSettings.to_env(). Site jobs and
+    # cancellations are published through IoT Core's data plane (iot-data Publish on the ATS
+    # endpoint); its MQTT settings only serve MF_SITE_PUBLISH=mqtt (local brokers) and are left out.
+    {
+      MF_BRIDGE_JOBS_TABLE          = local.names.tables.bridge_jobs
+      MF_BACKFILL_STATE_MACHINE_ARN = module.workflows.historian_backfill_state_machine_arn
+      MF_SITE_PUBLISH               = "iot-data"
+      MF_IOT_DATA_ENDPOINT          = module.iot.data_endpoint
     },
     var.fixed_now == null ? {} : { MF_FIXED_NOW = var.fixed_now },
   )

@@ -1,6 +1,7 @@
 # Meterflow on AWS: the resources of meterflow/stack.py (buckets, queues + DLQs, tables, secret,
 # topic, state machines, event rule and schedule, Glue database and Athena workgroup) plus what runs
-# on them (Lambda functions from the Chalice zip, REST API, SFTP).
+# on them (Lambda functions from the Chalice zip, REST API, SFTP) and the IoT Core side of the
+# on-premises bridge (thing type, worker policy, topic rules).
 
 data "aws_caller_identity" "current" {}
 
@@ -196,6 +197,21 @@ module "workflows" {
     ingest_poll_interval_seconds = var.ingest_poll_interval_seconds
     ingest_poll_max_attempts     = var.ingest_poll_max_attempts
   }
+
+  # On-premises bridge (meterflow/stack.py historian_backfill).
+  historian_backfill_name           = local.names.state_machines.historian_backfill
+  historian_backfill_log_group_name = local.names.log_groups.historian_backfill
+  site_dispatch_queue_url           = module.queues.queue_urls["site_dispatch"]
+  site_dispatch_queue_arn           = module.queues.queue_arns["site_dispatch"]
+  bridge_jobs_table_name            = local.names.tables.bridge_jobs
+  bridge_jobs_table_arn             = module.tables.table_arns["bridge_jobs"]
+
+  bridge_tuning = {
+    site_timeout_seconds        = var.site_timeout_seconds
+    site_heartbeat_seconds      = var.site_heartbeat_seconds
+    site_retry_interval_seconds = var.site_retry_interval_seconds
+    site_max_attempts           = var.site_max_attempts
+  }
 }
 
 module "catalog" {
@@ -250,6 +266,15 @@ module "functions" {
   input_adapter_state_machine_arn = module.workflows.input_adapter_state_machine_arn
   sftp_secret_arn                 = module.sftp.secret_arn
 
+  # On-premises bridge
+  site_dispatch_queue_arn               = module.queues.queue_arns["site_dispatch"]
+  site_messages_queue_arn               = module.queues.queue_arns["site_messages"]
+  bridge_jobs_table_arn                 = module.tables.table_arns["bridge_jobs"]
+  historian_backfill_state_machine_arn  = module.workflows.historian_backfill_state_machine_arn
+  historian_backfill_state_machine_name = local.names.state_machines.historian_backfill
+  historian_upload_prefix               = local.historian_upload_prefix
+  site_topic_root                       = local.site_topics.root
+
   # A chunk job may run for chunk_timeout_seconds; the export-jobs visibility timeout is 60 s longer.
   export_worker_timeout_seconds = var.chunk_timeout_seconds
   export_worker_memory_size     = var.export_worker_memory_size
@@ -266,9 +291,33 @@ module "functions" {
     start_file_ingest       = var.start_file_ingest_reserved_concurrency
     merge_late_reads        = var.merge_late_reads_reserved_concurrency
     input_adapter_scheduler = var.input_adapter_scheduler_reserved_concurrency
+    site_dispatcher         = var.site_dispatcher_reserved_concurrency
+    site_messages           = var.site_messages_reserved_concurrency
   }
 
   log_retention_in_days = var.log_retention_in_days
+}
+
+# The on-premises bridge in IoT Core: what a site worker may do, and the rules that bring what it
+# publishes to the site-messages queue (failed deliveries to that queue's DLQ).
+module "iot" {
+  source = "./modules/iot"
+
+  thing_type_name         = local.names.iot_thing_type
+  policy_name             = local.names.iot_worker_policy
+  rule_name_prefix        = local.names.iot_rule_prefix
+  rule_role_name          = "${local.names.queues.site_messages}-iot"
+  topic_root              = local.site_topics.root
+  cloud_to_site_channels  = local.site_topics.cloud_to_site
+  site_to_cloud_channels  = local.site_topics.site_to_cloud
+  site_messages_queue_url = module.queues.queue_urls["site_messages"]
+  site_messages_queue_arn = module.queues.queue_arns["site_messages"]
+  error_queue_url         = module.queues.dlq_urls["site_messages"]
+  error_queue_arn         = module.queues.dlq_arns["site_messages"]
+  kms_key_arn             = module.kms.key_arn
+  account_id              = local.account_id
+  region                  = local.region
+  partition               = local.partition
 }
 
 module "events" {

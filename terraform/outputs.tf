@@ -61,7 +61,7 @@ output "export_state_machine_arn" {
 }
 
 output "lambda_function_names" {
-  description = "Lambda function names by role (api, start_file_export, export_worker, lake_worker, start_file_ingest, merge_late_reads, input_adapter_scheduler)."
+  description = "Lambda function names by role (api, start_file_export, export_worker, lake_worker, start_file_ingest, merge_late_reads, input_adapter_scheduler, site_dispatcher, site_messages)."
   value       = module.functions.function_names
 }
 
@@ -125,4 +125,41 @@ output "lake_queue_urls" {
 output "lake_tables" {
   description = "Names of the lake's DynamoDB tables (integrations, lake_files)."
   value       = { for key in ["integrations", "lake_files"] : key => module.tables.table_names[key] }
+}
+
+# The on-premises bridge.
+
+output "BackfillStateMachineArn" {
+  description = "ARN of the historian-backfill state machine (started by POST /backfills)."
+  value       = module.workflows.historian_backfill_state_machine_arn
+}
+
+output "IotDataEndpoint" {
+  description = "IoT Core data endpoint (ATS) the site workers connect to (MQTT over TLS, port 8883, client certificate)."
+  value       = module.iot.data_endpoint
+}
+
+output "OnpremWorkerPolicyName" {
+  description = "IoT policy to attach to every worker certificate (aws iot attach-policy)."
+  value       = module.iot.policy_name
+}
+
+output "OnpremWorkerThingType" {
+  description = "Thing type of the site workers (aws iot create-thing --thing-type-name)."
+  value       = module.iot.thing_type_name
+}
+
+output "site_topic_rules" {
+  description = "Names of the IoT topic rules by site-to-cloud channel (results, progress, heartbeats)."
+  value       = module.iot.topic_rule_names
+}
+
+output "bridge_queue_urls" {
+  description = "URLs of the bridge's queues (site_dispatch, site_messages)."
+  value       = { for key in ["site_dispatch", "site_messages"] : key => module.queues.queue_urls[key] }
+}
+
+output "bridge_jobs_table" {
+  description = "Name of the bridge-jobs table (GET /jobs/{job_id} reads it)."
+  value       = module.tables.table_names["bridge_jobs"]
 }

@@ -70,7 +70,7 @@ variable "kms_deletion_window_in_days" {
 }
 
 variable "table_deletion_protection" {
-  description = "Whether the DynamoDB tables (file-requests, integrations, lake-files) refuse deletion (set false, apply, then destroy)."
+  description = "Whether the DynamoDB tables (file-requests, integrations, lake-files, bridge-jobs) refuse deletion (set false, apply, then destroy)."
   type        = bool
   default     = true
 }
@@ -357,6 +357,56 @@ variable "scheduler_enabled" {
 }
 
 # ---------------------------------------------------------------------------------------------
+# On-premises bridge (meterflow/stack.py BridgeTuning: same names, same defaults). The
+# historian-backfill RunOnSite task waits for the site's worker; the worker heartbeats at a third of
+# site_heartbeat_seconds (onprem_worker/config.py MF_HEARTBEAT_FRACTION).
+# ---------------------------------------------------------------------------------------------
+
+variable "site_timeout_seconds" {
+  description = "TimeoutSeconds of each attempt of the historian-backfill RunOnSite task (the site's export and upload)."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.site_timeout_seconds >= 60 && var.site_timeout_seconds <= 43200 && floor(var.site_timeout_seconds) == var.site_timeout_seconds
+    error_message = "A whole number of seconds from 60 to 43200 (12 h, the lifetime of the presigned upload URL)."
+  }
+}
+
+variable "site_heartbeat_seconds" {
+  description = "HeartbeatSeconds of the RunOnSite task (shorter than site_timeout_seconds): a worker that goes silent this long fails the attempt, which is retried."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.site_heartbeat_seconds >= 10 && floor(var.site_heartbeat_seconds) == var.site_heartbeat_seconds
+    error_message = "A whole number of seconds, at least 10 (the worker heartbeats at a fraction of it)."
+  }
+}
+
+variable "site_retry_interval_seconds" {
+  description = "Wait before the first retry of a RunOnSite attempt that timed out, lost its heartbeat or could not be published (doubling afterwards)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.site_retry_interval_seconds >= 1 && var.site_retry_interval_seconds <= 300 && floor(var.site_retry_interval_seconds) == var.site_retry_interval_seconds
+    error_message = "A whole number of seconds from 1 to 300."
+  }
+}
+
+variable "site_max_attempts" {
+  description = "Retries of the RunOnSite task (Retry MaxAttempts) after its first attempt; 0 disables them."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.site_max_attempts >= 0 && var.site_max_attempts <= 5 && floor(var.site_max_attempts) == var.site_max_attempts
+    error_message = "A whole number from 0 to 5."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
 # Lake storage, alerts and queries
 # ---------------------------------------------------------------------------------------------
 
@@ -558,6 +608,28 @@ variable "input_adapter_scheduler_reserved_concurrency" {
 
   validation {
     condition     = var.input_adapter_scheduler_reserved_concurrency >= -1 && floor(var.input_adapter_scheduler_reserved_concurrency) == var.input_adapter_scheduler_reserved_concurrency
+    error_message = "A whole number, -1 (unreserved) or more."
+  }
+}
+
+variable "site_dispatcher_reserved_concurrency" {
+  description = "Reserved concurrent executions of the site dispatcher (publishes site jobs); -1 leaves it unreserved."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.site_dispatcher_reserved_concurrency >= -1 && floor(var.site_dispatcher_reserved_concurrency) == var.site_dispatcher_reserved_concurrency
+    error_message = "A whole number, -1 (unreserved) or more."
+  }
+}
+
+variable "site_messages_reserved_concurrency" {
+  description = "Reserved concurrent executions of the site-messages handler (results, progress and heartbeats of every running site job); -1 leaves it unreserved."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.site_messages_reserved_concurrency >= -1 && floor(var.site_messages_reserved_concurrency) == var.site_messages_reserved_concurrency
     error_message = "A whole number, -1 (unreserved) or more."
   }
 }

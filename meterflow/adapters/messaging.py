@@ -7,6 +7,16 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from meterflow.domain.errors import StaleTaskToken
+
+__all__ = [
+    "STALE_TOKEN_ERRORS",
+    "SqsMessageQueue",
+    "StaleTaskToken",
+    "StepFunctionsWorkflow",
+    "TaskTokenCallbacks",
+]
+
 # Errors that mean "this token is no longer waiting": the task timed out (heartbeat) and was retried
 # with a new token, or the execution ended. The work is simply dropped; the retry owns it.
 STALE_TOKEN_ERRORS = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
@@ -26,6 +36,19 @@ class StepFunctionsWorkflow:
         self._client = client
         self._arn = state_machine_arn
 
+    def execution_arn(self, execution_name: str) -> str:
+        return f"{self._arn.replace(':stateMachine:', ':execution:', 1)}:{execution_name}"
+
+    def stop(self, execution_name: str, error: str, cause: str) -> None:
+        """Stop a running execution; one that already ended is left as it is."""
+        try:
+            self._client.stop_execution(
+                executionArn=self.execution_arn(execution_name), error=error[:256], cause=cause[:32_000]
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in {"ExecutionDoesNotExist", "ExecutionNotRunning"}:
+                raise
+
     def start(self, execution_name: str, workflow_input: str) -> bool:
         try:
             self._client.start_execution(stateMachineArn=self._arn, name=execution_name, input=workflow_input)
@@ -34,10 +57,6 @@ class StepFunctionsWorkflow:
                 return False
             raise
         return True
-
-
-class StaleTaskToken(Exception):
-    """The workflow no longer waits for this token (the task timed out or the execution ended)."""
 
 
 class TaskTokenCallbacks:

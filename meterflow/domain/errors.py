@@ -61,3 +61,7 @@ class IntegrityError(DomainError):
 
     status_code = 500
     code = "IntegrityError"
+
+
+class StaleTaskToken(Exception):
+    """The workflow no longer waits for this token (the task timed out or the execution ended)."""

@@ -68,7 +68,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from meterflow.runtime.demo import run_demo, run_lake_demo
+    from meterflow.runtime.demo import run_bridge_demo, run_demo, run_lake_demo
 
     started = time.monotonic()
     with LocalCloud(_cloud_config(args)) as cloud:
@@ -77,6 +77,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         summary = run_demo(cloud, Path(args.download_dir), args.export_hours)
         print(summary, flush=True)
         print(run_lake_demo(cloud), flush=True)
+        print(run_bridge_demo(cloud), flush=True)
     print(
         f"\nDemo finished in {time.monotonic() - started:.1f} s; the local cloud is stopped "
         "(`make up` keeps it serving).",
@@ -225,6 +226,19 @@ def _add_lake_commands(commands: argparse._SubParsersAction) -> None:  # type: i
     retry.set_defaults(func=cmd_lake_retry)
 
 
+def cmd_historian_seed(args: argparse.Namespace) -> int:
+    from meterflow.domain.fleet import Fleet
+    from meterflow.runtime.historian_seed import seed_historian
+
+    fleet = Fleet(FleetConfig(meter_count=args.meters, seed=args.seed))
+    started = time.monotonic()
+    rows = seed_historian(
+        args.url, fleet, parse_hes_time(args.start, "start"), parse_hes_time(args.end, "end")
+    )
+    print(f"{rows:,} readings written to {args.url.split('://', 1)[0]} in {time.monotonic() - started:.1f} s")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     parser = argparse.ArgumentParser(prog="meterflow", description=__doc__)
@@ -252,6 +266,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     truth.add_argument("--seed", type=int, default=20_230_227)
     truth.set_defaults(func=cmd_truth)
     _add_lake_commands(commands)
+
+    historian = commands.add_parser("historian", help="on-premises historians").add_subparsers(
+        dest="historian_command", required=True
+    )
+    seed = historian.add_parser(
+        "seed", help="fill a historian (postgresql+psycopg://, sqlite:///, csv:///) with simulated readings"
+    )
+    seed.add_argument(
+        "--url", required=True, help="the historian, as the on-premises worker's MF_HISTORIAN_URL"
+    )
+    seed.add_argument("--start", required=True, help="window start, YYYY-MM-DD HH:MM:SS")
+    seed.add_argument("--end", required=True, help="window end (exclusive)")
+    seed.add_argument("--meters", type=int, default=10_000)
+    seed.add_argument("--seed", type=int, default=20_230_227)
+    seed.set_defaults(func=cmd_historian_seed)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

@@ -20,15 +20,18 @@ from typing import Any
 import requests
 
 from meterflow.adapters.clients import AwsClients, aws_clients
+from meterflow.bridge_wiring import BridgeSettings
 from meterflow.domain.fleet import FleetConfig
 from meterflow.domain.timeutil import format_hes_time
 from meterflow.lake_settings import LakeSettings
 from meterflow.runtime.bootstrap import bootstrap
+from meterflow.runtime.mqtt_broker import BrokerIdentity, LocalBroker, mqtt_client_options, start_local_broker
 from meterflow.runtime.sftp_server import S3SftpServer
+from meterflow.runtime.site_bridge import SiteMessageBridge
 from meterflow.runtime.ssh_keys import generate_ssh_keypair
 from meterflow.runtime.worker_host import QueueBinding, WorkerHost
 from meterflow.settings import Settings
-from meterflow.stack import ExportTuning, LakeTuning, StackSpec, stack_spec
+from meterflow.stack import BridgeTuning, ExportTuning, LakeTuning, StackSpec, stack_spec
 
 logger = logging.getLogger("meterflow.localcloud")
 
@@ -76,6 +79,7 @@ class LocalCloudConfig:
     heartbeat_interval_seconds: float = 15.0
     fixed_now: datetime | None = None
     lake: LakeTuning = field(default_factory=LakeTuning)
+    bridge: BridgeTuning = field(default_factory=BridgeTuning)
     lake_workers: int = 2
     late_threshold_minutes: int = 60
     range_min_bytes: int = 16 * 1024 * 1024
@@ -105,6 +109,9 @@ class LocalCloud:
         self.lake_settings: LakeSettings | None = None
         self._scheduler: threading.Thread | None = None
         self._scheduler_stop = threading.Event()
+        self.broker: LocalBroker | None = None
+        self.bridge_settings: BridgeSettings | None = None
+        self._site_bridge: SiteMessageBridge | None = None
 
     # --------------------------------------------------------------------------------- lifecycle
     def start(self) -> LocalCloud:
@@ -135,6 +142,7 @@ class LocalCloud:
             config.tuning,
             queue_endpoint=self.endpoint_url,
             lake=config.lake,
+            bridge=config.bridge,
         )
         user_key = generate_ssh_keypair()
         queue_urls = bootstrap(self.spec, self.clients, user_key.private_pem)
@@ -169,6 +177,7 @@ class LocalCloud:
             "MF_UNCOMPRESSED_OBJECTS_QUEUE_NAME": spec.queue("uncompressed_objects").name,
             "MF_LATE_READS_QUEUE_NAME": spec.queue("late_reads").name,
         }
+        runtime_env.update(self._start_broker(queue_urls))
         os.environ.update(runtime_env)
 
         self.workers = WorkerHost(self._bindings(queue_urls), {**os.environ, **runtime_env})
@@ -177,6 +186,7 @@ class LocalCloud:
         self._start_api()
         self._start_sftp(user_key.public_openssh)
         self._start_scheduler()
+        self._start_site_bridge(queue_urls["site_messages"])
         return self
 
     def clients_account_id(self) -> str:
@@ -246,6 +256,20 @@ class LocalCloud:
                 arn("late_reads"),
                 "chalice_app.app:merge_late_reads",
                 processes=self.config.lake_workers,
+            ),
+            QueueBinding(
+                "site-dispatch",
+                queue_urls["site_dispatch"],
+                arn("site_dispatch"),
+                "chalice_app.app:dispatch_site_jobs",
+                processes=1,
+            ),
+            QueueBinding(
+                "site-messages",
+                queue_urls["site_messages"],
+                arn("site_messages"),
+                "chalice_app.app:handle_site_messages",
+                processes=1,
             ),
             QueueBinding(
                 "export-jobs",
@@ -332,8 +356,71 @@ class LocalCloud:
         self.sftp.start()
         self.sftp.write_known_hosts(self.known_hosts_path)
 
+    def _start_broker(self, queue_urls: dict[str, str]) -> dict[str, str]:
+        """The MQTT broker sites connect to (IoT Core's role), and the bridge's settings for it."""
+        assert self.spec is not None
+        bridge = BrokerIdentity.bridge()
+        self.broker = start_local_broker(self.config.state_dir / "mqtt", [bridge])
+        options = mqtt_client_options(bridge, self.broker)
+        self.bridge_settings = BridgeSettings(
+            region=self.spec.region,
+            bridge_jobs_table=self.spec.table("bridge_jobs").name,
+            backfill_state_machine_arn=self.spec.state_machine_arn("historian_backfill"),
+            inbound_bucket=self.spec.bucket("inbound").name,
+            site_publish="mqtt",
+            mqtt_host=options.host,
+            mqtt_port=options.port,
+            mqtt_ca=str(options.ca_path),
+            mqtt_cert=str(options.cert_path),
+            mqtt_key=str(options.key_path),
+            mqtt_client_id=options.client_id,
+        )
+        return {
+            **self.bridge_settings.to_env(),
+            "MF_SITE_DISPATCH_QUEUE_NAME": self.spec.queue("site_dispatch").name,
+            "MF_SITE_MESSAGES_QUEUE_NAME": self.spec.queue("site_messages").name,
+        }
+
+    def _start_site_bridge(self, site_messages_queue_url: str) -> None:
+        """What the IoT topic rules do in AWS: site messages from the broker onto the SQS queue."""
+        assert self.clients is not None and self.broker is not None
+        options = mqtt_client_options(BrokerIdentity.bridge(), self.broker, connection="site-bridge")
+        self._site_bridge = SiteMessageBridge(
+            self.clients.sqs,
+            site_messages_queue_url,
+            options.host,
+            options.port,
+            str(options.ca_path),
+            str(options.cert_path),
+            str(options.key_path),
+            client_id=options.client_id,
+        ).start()
+
+    def provision_site(self, tenant: str, worker: str) -> dict[str, str]:
+        """Admit one on-premises worker: a certificate for it and ACL entries for its own topics only.
+
+        Returns the worker's connection settings (``onprem_worker`` environment variables); its
+        journal, historian and health file are the site's to choose.
+        """
+        assert self.broker is not None
+        identity = BrokerIdentity.worker(tenant, worker)
+        self.broker.add_identity(identity)
+        options = mqtt_client_options(identity, self.broker)
+        return {
+            "MF_TENANT": tenant,
+            "MF_WORKER_ID": worker,
+            "MF_MQTT_HOST": options.host,
+            "MF_MQTT_PORT": str(options.port),
+            "MF_MQTT_PROTOCOL": "3.1.1",
+            "MF_MQTT_CA_FILE": str(options.ca_path),
+            "MF_MQTT_CERT_FILE": str(options.cert_path),
+            "MF_MQTT_KEY_FILE": str(options.key_path),
+        }
+
     def stop(self) -> None:
         self._scheduler_stop.set()
+        if self._site_bridge is not None:
+            self._site_bridge.stop()
         if self.sftp is not None:
             self.sftp.stop()
         if self._api_server is not None:
@@ -341,6 +428,8 @@ class LocalCloud:
             self._api_server.server.server_close()
         if self.workers is not None:
             self.workers.stop()
+        if self.broker is not None:
+            self.broker.stop()
         if self._moto is not None:
             self._moto.stop()
 

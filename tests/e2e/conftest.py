@@ -15,7 +15,7 @@ import pytest
 from meterflow.domain.fleet import Fleet
 from meterflow.runtime.hes_client import HesClient
 from meterflow.runtime.local_cloud import LocalCloud, LocalCloudConfig
-from meterflow.stack import ExportTuning, LakeTuning
+from meterflow.stack import BridgeTuning, ExportTuning, LakeTuning
 
 # Short heartbeats so a killed worker is detected in seconds, not the production minute.
 E2E_TUNING = ExportTuning(chunk_heartbeat_seconds=4, finalize_heartbeat_seconds=4, chunk_timeout_seconds=120)
@@ -32,6 +32,9 @@ E2E_LAKE = LakeTuning(
     transfer_heartbeat_seconds=4,
     transfer_timeout_seconds=120,
 )
+# A lost site worker is noticed after 6 s without heartbeats; the retry follows a second later and
+# must hear from the (restarted) worker within 6 s of its dispatch.
+E2E_BRIDGE = BridgeTuning(site_heartbeat_seconds=6, site_timeout_seconds=300, site_retry_interval_seconds=1)
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +47,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
         endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
         stack_name="meterflow-e2e",
         lake=E2E_LAKE,
+        bridge=E2E_BRIDGE,
         # small ranges, so a one-hour file is split among several range workers
         range_min_bytes=400_000,
         # the tests tick the scheduler themselves, one window at a time

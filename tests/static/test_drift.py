@@ -1,9 +1,10 @@
 """terraform/ declares exactly the resources of meterflow/stack.py (and the Chalice app's routes).
 
 Each comparison extracts the same facts from both sides (Terraform through tests/static/tfmodel.py,
-the stack through ``stack_spec()`` and the lake's tables through
-``meterflow.domain.lake.catalog.LAKE_TABLES``) and the tests assert they are equal, for the default
-variables and for a deployment with another stack name, account, region and tuning. The mutation
+the stack through ``stack_spec()``, the lake's tables through
+``meterflow.domain.lake.catalog.LAKE_TABLES`` and the on-premises bridge's topics through
+``onprem_worker.contracts``) and the tests assert they are equal, for the default variables and for
+a deployment with another stack name, account, region and tuning. The mutation
 tests at the end change a copy of the Terraform and check that each comparison then fails, so a
 green run means agreement, not blindness.
 
@@ -14,27 +15,32 @@ the resource they come from: both sides turn them into "<resource type> <name>".
 from __future__ import annotations
 
 import ast
+import base64
 import json
 import re
 import shutil
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from meterflow.bridge_wiring import BridgeSettings
+from meterflow.domain.bridge import site_message_from_rule
 from meterflow.domain.lake.catalog import LAKE_TABLES, LakeTable
 from meterflow.lake_settings import LakeSettings
 from meterflow.settings import Settings
 from meterflow.stack import (
     STATE_MACHINE_DIR,
+    BridgeTuning,
     ExportTuning,
     LakeTuning,
     StackSpec,
     stack_spec,
     template_variables,
 )
+from onprem_worker.contracts import CLOUD_TO_SITE, SITE_TO_CLOUD, TOPIC_ROOT, Channel
 from tests.static.support import REPO_ROOT, ModelFactory
 from tests.static.tfmodel import (
     EvaluationError,
@@ -49,7 +55,8 @@ from tests.static.tfmodel import (
 # exactly these.
 SEED_000_ROUTES = frozenset({"GET /readings", "GET /readings/file", "POST /readings/file"})
 LAKE_ROUTES = frozenset({"GET /lake/queries/{name}"})
-EXPECTED_ROUTES = SEED_000_ROUTES | LAKE_ROUTES
+BRIDGE_ROUTES = frozenset({"POST /backfills", "GET /jobs/{job_id}", "POST /jobs/{job_id}/cancel"})
+EXPECTED_ROUTES = SEED_000_ROUTES | LAKE_ROUTES | BRIDGE_ROUTES
 SEED_OUTPUTS = frozenset(
     {"apiGatewayInvokeURL", "SecretARN", "SecretName", "SftpServerAddress", "SftpUserName"}
 )
@@ -64,6 +71,9 @@ LAKE_OUTPUTS = frozenset(
         "InputAdapterStateMachineArn",
     }
 )
+BRIDGE_OUTPUTS = frozenset(
+    {"BackfillStateMachineArn", "IotDataEndpoint", "OnpremWorkerPolicyName", "OnpremWorkerThingType"}
+)
 CHALICE_APP = REPO_ROOT / "chalice_app" / "app.py"
 # Variables chalice_app/app.py reads at import time for its @app.on_sqs_message decorators.
 APP_QUEUE_NAME_VARIABLES = {
@@ -72,6 +82,8 @@ APP_QUEUE_NAME_VARIABLES = {
     "MF_LAKE_JOBS_QUEUE_NAME": "lake_jobs",
     "MF_UNCOMPRESSED_OBJECTS_QUEUE_NAME": "uncompressed_objects",
     "MF_LATE_READS_QUEUE_NAME": "late_reads",
+    "MF_SITE_DISPATCH_QUEUE_NAME": "site_dispatch",
+    "MF_SITE_MESSAGES_QUEUE_NAME": "site_messages",
 }
 HANDLERS = {
     "api": "app.app",
@@ -81,6 +93,8 @@ HANDLERS = {
     "start_file_ingest": "app.start_file_ingest",
     "merge_late_reads": "app.merge_late_reads",
     "input_adapter_scheduler": "app.schedule_input_adapters",
+    "site_dispatcher": "app.dispatch_site_jobs",
+    "site_messages": "app.handle_site_messages",
 }
 # SQS-triggered functions and the queue each consumes.
 SQS_TRIGGERS = {
@@ -89,6 +103,8 @@ SQS_TRIGGERS = {
     "lake_worker": "lake_jobs",
     "start_file_ingest": "uncompressed_objects",
     "merge_late_reads": "late_reads",
+    "site_dispatcher": "site_dispatch",
+    "site_messages": "site_messages",
 }
 # LakeTuning fields are the Terraform variables of the same names, except this one: the export
 # workflow's finalize_timeout_seconds already has that name.
@@ -98,6 +114,18 @@ CHALICE_PACKAGE = "chalice_app."
 MODULE_OUTPUT = re.compile(r'^module\.(?P<module>\w+)\.(?P<output>\w+)(\["(?P<key>[\w-]+)"\])?$')
 FOR_EXPRESSION_OVER = re.compile(r"^for-expression over (?P<type>\w+)\.(?P<name>[\w-]+)$")
 NUMBER_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+DATA_SOURCE = re.compile(r"^data\.(?P<type>\w+)\.(?P<name>[\w-]+)\.(?P<attr>\w+)$")
+# Data sources whose result is known only at plan time, compared by what they are asked for.
+DATA_SOURCE_IDENTITY = {"aws_iot_endpoint": "endpoint_type"}
+# The functions publish to sites through IoT Core's data plane on the ATS endpoint.
+IOT_DATA_ENDPOINT = "<data.aws_iot_endpoint iot:Data-ATS>"
+# BridgeSettings fields of MF_SITE_PUBLISH=mqtt only (a broker, with the bridge's own certificate):
+# unused in AWS, where the cloud publishes through IoT Core (iot-data), so Terraform leaves them out.
+MQTT_ONLY_FIELD_PREFIX = "mqtt_"
+# What the IoT topic rules put on the site-messages queue (meterflow/domain/bridge.py
+# site_message_from_rule): the MQTT payload base64-encoded, and its topic.
+SITE_RULE_SQL = "SELECT encode(*, 'base64') AS payload, topic() AS topic FROM '{topic_filter}'"
+THING_TYPE = "<aws_iot_thing_type>"
 
 
 @dataclass(frozen=True)
@@ -108,12 +136,20 @@ class Deployment:
     region: str
     tuning: ExportTuning
     lake: LakeTuning
+    bridge: BridgeTuning
     use_defaults: bool  # True: pass no Terraform variables at all
 
 
 DEPLOYMENTS = (
     Deployment(
-        "defaults", "meterflow", "123456789012", "us-east-1", ExportTuning(), LakeTuning(), use_defaults=True
+        "defaults",
+        "meterflow",
+        "123456789012",
+        "us-east-1",
+        ExportTuning(),
+        LakeTuning(),
+        BridgeTuning(),
+        use_defaults=True,
     ),
     Deployment(
         "custom",
@@ -146,6 +182,12 @@ DEPLOYMENTS = (
             ingest_poll_max_attempts=120,
             scheduler_rate_minutes=1,
         ),
+        BridgeTuning(
+            site_timeout_seconds=1_800,
+            site_heartbeat_seconds=30,
+            site_retry_interval_seconds=10,
+            site_max_attempts=3,
+        ),
         use_defaults=False,
     ),
 )
@@ -156,8 +198,8 @@ def lake_variables(lake: LakeTuning) -> dict[str, Any]:
 
 
 def model_for(model_factory: ModelFactory, terraform_dir: Path, deployment: Deployment) -> TerraformModel:
-    # ExportTuning's and LakeTuning's fields are the Terraform variables of the same names
-    # (meterflow/stack.py), but for LAKE_VARIABLE_NAMES.
+    # ExportTuning's, LakeTuning's and BridgeTuning's fields are the Terraform variables of the same
+    # names (meterflow/stack.py), but for LAKE_VARIABLE_NAMES.
     variables = (
         {}
         if deployment.use_defaults
@@ -166,6 +208,7 @@ def model_for(model_factory: ModelFactory, terraform_dir: Path, deployment: Depl
             "region": deployment.region,
             **asdict(deployment.tuning),
             **lake_variables(deployment.lake),
+            **asdict(deployment.bridge),
         }
     )
     return model_factory(terraform_dir, variables, account_id=deployment.account_id, region=deployment.region)
@@ -178,6 +221,7 @@ def spec_for(deployment: Deployment) -> StackSpec:
         deployment.account_id,
         deployment.tuning,
         lake=deployment.lake,
+        bridge=deployment.bridge,
     )
 
 
@@ -349,14 +393,34 @@ def _instance(module: ModuleInstance, type_name: str, name: str, key: str) -> Re
     return None
 
 
+def resolve_data_source(model: TerraformModel, value: Any) -> ResourceInstance | None:
+    """The data source a root-module reference such as ``module.iot.data_endpoint`` reads."""
+    if not isinstance(value, Unknown) or not (match := MODULE_OUTPUT.match(value.ref)):
+        return None
+    if match.group("key") is not None:
+        return None
+    module = model.root.child(match.group("module"))
+    raw = module.output(match.group("output"))
+    if not isinstance(raw, Unknown) or not (data := DATA_SOURCE.match(raw.ref)):
+        return None
+    for instance in module.data_sources():
+        if (instance.type, instance.name) == (f"data.{data.group('type')}", data.group("name")):
+            return instance
+    return None
+
+
 def _placeholder(model: TerraformModel, value: Any) -> Any:
-    """Values known only after apply, as "<resource type> <name>" of the resource they come from."""
+    """Values known only after apply, as "<resource type> <name>" of the resource they come from
+    (data sources: "<data.type what it is asked for>")."""
     if not isinstance(value, Unknown):
         return value
     instance = resolve_resource(model, value)
-    if instance is None:
-        return f"<unknown {value.ref}>"
-    return f"<{instance.type} {_resource_name(instance)}>"
+    if instance is not None:
+        return f"<{instance.type} {_resource_name(instance)}>"
+    data = resolve_data_source(model, value)
+    if data is not None and (identity := DATA_SOURCE_IDENTITY.get(data.type.removeprefix("data."))):
+        return f"<{data.type} {data.attr(identity)}>"
+    return f"<unknown {value.ref}>"
 
 
 def _spec_placeholder(spec: StackSpec, value: Any) -> Any:
@@ -444,6 +508,19 @@ def lake_environment(spec: StackSpec) -> dict[str, str]:
     }
 
 
+def mqtt_only_variables(settings: BridgeSettings) -> set[str]:
+    """The variables of to_env() that carry the MQTT transport's fields (whatever they are named)."""
+    changed: dict[str, Any] = {
+        item.name: (getattr(settings, item.name) + 1 if item.type in (int, "int") else "probe")
+        for item in fields(BridgeSettings)
+        if item.name.startswith(MQTT_ONLY_FIELD_PREFIX)
+    }
+    probe = replace(settings, **changed).to_env()
+    found = {key for key, value in settings.to_env().items() if probe[key] != value}
+    assert found, "BridgeSettings has no MQTT fields any more: revisit MQTT_ONLY_FIELD_PREFIX"
+    return found
+
+
 def spec_lambda_environment(spec: StackSpec) -> dict[str, Any]:
     resources = {
         "MF_STACK_NAME": spec.stack_name,
@@ -455,9 +532,23 @@ def spec_lambda_environment(spec: StackSpec) -> dict[str, Any]:
         "MF_EXPORT_STATE_MACHINE_ARN": spec.state_machine_arn("hes_export"),
         **lake_environment(spec),
     }
-    # Both settings classes with their defaults, as every function reads them. AWS_REGION is
+    bridge = {
+        **resources,
+        "MF_BRIDGE_JOBS_TABLE": spec.table("bridge_jobs").name,
+        "MF_BACKFILL_STATE_MACHINE_ARN": spec.state_machine_arn("historian_backfill"),
+        "MF_SITE_PUBLISH": "iot-data",
+        "MF_IOT_DATA_ENDPOINT": IOT_DATA_ENDPOINT,
+    }
+    bridge_env = BridgeSettings.from_env(bridge).to_env()
+    mqtt_only = mqtt_only_variables(BridgeSettings.from_env(bridge))
+    bridge_settings = {key: value for key, value in bridge_env.items() if key not in mqtt_only}
+    # The settings classes with their defaults, as every function reads them. AWS_REGION is
     # reserved in Lambda: the runtime sets it, a function may not.
-    settings = {**LakeSettings.from_env(resources).to_env(), **Settings.from_env(resources).to_env()}
+    settings = {
+        **LakeSettings.from_env(resources).to_env(),
+        **Settings.from_env(resources).to_env(),
+        **bridge_settings,
+    }
     environment = {
         key: _env_value(_spec_placeholder(spec, value))
         for key, value in settings.items()
@@ -483,7 +574,7 @@ def terraform_routes(model: TerraformModel) -> set[str]:
 
 
 def spec_routes(spec: StackSpec) -> set[str]:
-    del spec  # the routes are the seed-000 contract and the lake's query route, not part of the spec
+    del spec  # the routes are the seed-000 contract, the lake's and the bridge's, not part of the spec
     return set(EXPECTED_ROUTES)
 
 
@@ -717,6 +808,108 @@ def spec_athena_workgroups(spec: StackSpec) -> set[str]:
     return {spec.athena_workgroup}
 
 
+# -- the on-premises bridge in IoT Core: topic rules and the workers' policy ----------------------
+
+
+@dataclass(frozen=True)
+class SiteRuleFacts:
+    sql: str
+    sql_version: str
+    enabled: bool
+    queue: str
+    use_base64: bool
+    error_queue: str
+
+
+def terraform_site_rules(model: TerraformModel) -> set[SiteRuleFacts]:
+    facts = set()
+    for rule in model.resources("aws_iot_topic_rule"):
+        body = rule.evaluated()
+        (sqs,) = body["sqs"]
+        (error_action,) = body["error_action"]
+        (error_sqs,) = error_action["sqs"]
+        assert set(body) & {"lambda", "republish", "http", "kinesis", "firehose", "sns"} == set(), (
+            rule.address
+        )
+        facts.add(
+            SiteRuleFacts(
+                body["sql"],
+                body["sql_version"],
+                body["enabled"],
+                _resource_named(model, sqs["queue_url"], "aws_sqs_queue"),
+                sqs["use_base64"],
+                _resource_named(model, error_sqs["queue_url"], "aws_sqs_queue"),
+            )
+        )
+    return facts
+
+
+def spec_site_rules(spec: StackSpec) -> set[SiteRuleFacts]:
+    """One rule per site-to-cloud channel, into the site-messages queue, failures into its DLQ."""
+    queue = spec.queue("site_messages")
+    return {
+        SiteRuleFacts(
+            SITE_RULE_SQL.format(topic_filter=f"{TOPIC_ROOT}/+/+/{channel.value}"),
+            "2016-03-23",
+            True,
+            queue.name,
+            False,
+            queue.dlq_name,
+        )
+        for channel in SITE_TO_CLOUD
+    }
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def terraform_worker_policy(model: TerraformModel) -> dict[str, tuple[tuple[str, ...], str]]:
+    """Action -> (resources, conditions as JSON) of the workers' IoT policy (Allow only)."""
+    (thing_type,) = model.resources("aws_iot_thing_type")
+    (policy,) = model.resources("aws_iot_policy")
+    facts: dict[str, tuple[tuple[str, ...], str]] = {}
+    for statement in policy.attr("policy")["Statement"]:
+        assert statement["Effect"] == "Allow", statement
+        (action,) = _as_list(statement["Action"])
+        assert action not in facts, f"{action} granted twice"
+        # The thing type condition names the thing type Terraform declares.
+        conditions = json.loads(
+            json.dumps(statement.get("Condition", {})).replace(
+                json.dumps(thing_type.attr("name")), f'"{THING_TYPE}"'
+            )
+        )
+        facts[action] = (
+            tuple(sorted(_as_list(statement["Resource"]))),
+            json.dumps(conditions, sort_keys=True),
+        )
+    return facts
+
+
+def spec_worker_policy(spec: StackSpec) -> dict[str, tuple[tuple[str, ...], str]]:
+    """A worker connects as its own registered thing and touches only its own tenant's and worker's
+    topics: it takes the cloud-to-site channels and answers on the site-to-cloud ones."""
+    arn = f"arn:aws:iot:{spec.region}:{spec.account_id}"
+    own = f"{TOPIC_ROOT}/${{iot:Connection.Thing.Attributes[tenant]}}/${{iot:Connection.Thing.ThingName}}"
+    connect = {
+        "Bool": {"iot:Connection.Thing.IsAttached": "true"},
+        "StringEquals": {"iot:Connection.Thing.ThingTypeName": THING_TYPE},
+    }
+
+    def resources(kind: str, channels: tuple[Channel, ...]) -> tuple[str, ...]:
+        return tuple(sorted(f"{arn}:{kind}/{own}/{channel.value}" for channel in channels))
+
+    return {
+        "iot:Connect": (
+            (f"{arn}:client/${{iot:Connection.Thing.ThingName}}",),
+            json.dumps(connect, sort_keys=True),
+        ),
+        "iot:Subscribe": (resources("topicfilter", CLOUD_TO_SITE), "{}"),
+        "iot:Receive": (resources("topic", CLOUD_TO_SITE), "{}"),
+        "iot:Publish": (resources("topic", SITE_TO_CLOUD), "{}"),
+    }
+
+
 Comparison = Callable[[TerraformModel, StackSpec], tuple[Any, Any]]
 COMPARISONS: dict[str, Comparison] = {
     "buckets": lambda model, spec: (terraform_buckets(model), spec_buckets(spec)),
@@ -739,6 +932,8 @@ COMPARISONS: dict[str, Comparison] = {
         spec_lambda_environment(spec),
     ),
     "routes": lambda model, spec: (terraform_routes(model), spec_routes(spec)),
+    "site_rules": lambda model, spec: (terraform_site_rules(model), spec_site_rules(spec)),
+    "worker_policy": lambda model, spec: (terraform_worker_policy(model), spec_worker_policy(spec)),
 }
 
 
@@ -894,6 +1089,28 @@ def test_root_outputs_name_the_lake(default_model: TerraformModel) -> None:
     assert missing == set()
 
 
+def test_root_outputs_name_the_bridge(default_model: TerraformModel) -> None:
+    # GIVEN the root module's outputs
+    outputs = set(default_model.root.source.outputs)
+    # WHEN looking for what provisioning a site needs (endpoint, thing type, policy) and the workflow
+    missing = BRIDGE_OUTPUTS - outputs
+    # THEN all are there
+    assert missing == set()
+
+
+def test_site_dispatch_visibility_outlasts_the_dispatcher(
+    model: TerraformModel, deployment: Deployment
+) -> None:
+    # GIVEN the site-dispatch queue and its consumer
+    queues = {queue.key: queue for queue in _work_queues(model)}
+    functions = {function.key: function for function in model.resources("aws_lambda_function")}
+    # WHEN comparing the queue's visibility timeout with BridgeTuning and the dispatcher's timeout
+    visibility = queues["site_dispatch"].attr("visibility_timeout_seconds")
+    # THEN publishing (not the site's work, which the Task waits for) is what the queue outlasts
+    assert visibility == deployment.bridge.site_dispatch_visibility_seconds
+    assert functions["site_dispatcher"].attr("timeout") < visibility
+
+
 # ---------------------------------------------------------------------------------------------
 # Who may send, invoke and read: the service grants the comparisons above rely on
 # ---------------------------------------------------------------------------------------------
@@ -1024,6 +1241,99 @@ def test_api_invoke_grants_name_served_routes(default_model: TerraformModel) -> 
     lake_worker = resolve_resource(default_model, grants["lake_worker"]["role_name"])
     assert lake_worker is not None and (lake_worker.type, lake_worker.key) == ("aws_iam_role", "lake_worker")
     assert set(grants["lake_worker"]["routes"]) == {"POST /readings/file", "GET /readings/file"}
+
+
+def _iam_statements(module: ModuleInstance) -> dict[str, list[dict[str, Any]]]:
+    """Statements of each policy document of a module, by document name and key."""
+    return {
+        f"{data.name}[{data.key}]" if data.key is not None else data.name: list(data.blocks("statement"))
+        for data in module.data_sources()
+        if data.type == "data.aws_iam_policy_document"
+    }
+
+
+def test_only_the_dispatcher_and_the_cancel_route_publish_to_sites(
+    model: TerraformModel, spec: StackSpec
+) -> None:
+    # GIVEN the functions' policy documents
+    (functions,) = [module for module in model.modules() if module.address == "module.functions"]
+    # WHEN collecting who may do anything in IoT Core, and what
+    iot_statements = {
+        name: [
+            statement for statement in statements if any(a.startswith("iot:") for a in statement["actions"])
+        ]
+        for name, statements in _iam_statements(functions).items()
+    }
+    actions = {action for found in iot_statements.values() for item in found for action in item["actions"]}
+    publishers = {
+        name: sorted(resource for statement in found for resource in statement["resources"])
+        for name, found in iot_statements.items()
+        if found
+    }
+    topic = f"arn:aws:iot:{spec.region}:{spec.account_id}:topic/{TOPIC_ROOT}/*/*"
+    # THEN they only publish: the dispatcher jobs, the API (its cancel route) cancellations
+    assert actions == {"iot:Publish"}
+    assert publishers == {
+        "site_dispatcher": [f"{topic}/{Channel.JOBS}"],
+        "api": [f"{topic}/{Channel.CANCEL}"],
+    }
+
+
+def test_site_rules_role_only_sends_to_the_site_messages_queues(
+    model: TerraformModel, spec: StackSpec
+) -> None:
+    # GIVEN the role the topic rules act with
+    (iot,) = [module for module in model.modules() if module.address == "module.iot"]
+    statements = _iam_statements(iot)["rules"]
+    # WHEN reading what it may do
+    sends = [statement for statement in statements if statement["actions"] == ["sqs:SendMessage"]]
+    others = [statement for statement in statements if statement not in sends]
+    # THEN it may send to the site-messages queue and its DLQ, and use the stack key through SQS only
+    (send,) = sends
+    queue = spec.queue("site_messages")
+    assert sorted(_resource_named(model, arn, "aws_sqs_queue") for arn in send["resources"]) == sorted(
+        [queue.name, queue.dlq_name]
+    )
+    (encrypt,) = others
+    assert set(encrypt["actions"]) == {"kms:GenerateDataKey", "kms:Decrypt"}
+    assert _conditions(encrypt)["kms:ViaService"] == ("StringEquals", [f"sqs.{spec.region}.amazonaws.com"])
+    # ... and only the stack's rules may assume it
+    (assume,) = _iam_statements(iot)["rules_assume"]
+    rule_names = sorted(rule.attr("name") for rule in model.resources("aws_iot_topic_rule"))
+    assert assume["principals"] == [{"type": "Service", "identifiers": ["iot.amazonaws.com"]}]
+    assert _conditions(assume)["aws:SourceArn"] == (
+        "ArnLike",
+        [f"arn:aws:iot:{spec.region}:{spec.account_id}:rule/{name}" for name in rule_names],
+    )
+
+
+def test_worker_policy_fits_iot_core_s_size_limit(model_factory: ModelFactory, terraform_dir: Path) -> None:
+    # GIVEN the workers' policy for the longest stack name and a long region name
+    variables = {"stack_name": "a" * 32, "region": "ap-southeast-2"}
+    model = model_factory(terraform_dir, variables, region="ap-southeast-2")
+    (policy,) = model.resources("aws_iot_policy")
+    # WHEN measuring its document without whitespace (how IoT Core counts)
+    size = len(json.dumps(policy.attr("policy"), separators=(",", ":")))
+    # THEN IoT Core accepts it (2048 characters at most)
+    assert size <= 2048
+
+
+def test_site_rule_envelope_is_what_the_handler_reads(default_model: TerraformModel) -> None:
+    for rule in default_model.resources("aws_iot_topic_rule"):
+        # GIVEN a topic rule's SELECT clause
+        select = re.fullmatch(r"SELECT (?P<columns>.+) FROM '(?P<topic>[^']+)'", rule.attr("sql"))
+        assert select is not None, rule.attr("sql")
+        columns = {}  # alias -> expression
+        for column in re.split(r",\s*(?![^(]*\))", select.group("columns")):  # commas outside calls
+            expression, alias = column.split(" AS ")
+            columns[alias] = expression
+        # WHEN building the SQS body it produces for one message (base64 of the payload, its topic)
+        payload = b'{"version": 1, "job_id": "j-1"}'
+        topic_name = select.group("topic").replace("+", "acme", 1).replace("+", "site-1", 1)
+        produced = {"encode(*, 'base64')": base64.b64encode(payload).decode(), "topic()": topic_name}
+        body = json.dumps({alias: produced[expression] for alias, expression in columns.items()})
+        # THEN the site-messages handler reads the topic and the payload back
+        assert site_message_from_rule(body) == (topic_name, payload)
 
 
 def test_scheduler_is_not_retried(default_model: TerraformModel) -> None:
@@ -1231,8 +1541,8 @@ MUTATIONS = [
     ),
     pytest.param(
         "locals.tf",
-        "max_receive_count          = 5\n      service_senders            = []",
-        "max_receive_count          = 4\n      service_senders            = []",
+        "max_receive_count          = 5\n      service_senders            = []\n    }\n    export_jobs",
+        "max_receive_count          = 4\n      service_senders            = []\n    }\n    export_jobs",
         "queues",
         id="receive-count",
     ),
@@ -1260,7 +1570,13 @@ MUTATIONS = [
         "buckets",
         id="bucket-account",
     ),
-    pytest.param("locals.tf", 'ttl_attribute = "expires_at"', 'ttl_attribute = "expiry"', "tables", id="ttl"),
+    pytest.param(
+        "locals.tf",
+        'hash_key      = "request_id"\n      range_key     = null\n      ttl_attribute = "expires_at"',
+        'hash_key      = "request_id"\n      range_key     = null\n      ttl_attribute = "expiry"',
+        "tables",
+        id="ttl",
+    ),
     pytest.param(
         "locals.tf", 'hash_key      = "request_id"', 'hash_key      = "id"', "tables", id="hash-key"
     ),
@@ -1517,6 +1833,184 @@ MUTATIONS = [
         "default     = 8388608",
         "lambda_environment",
         id="lake-env-default",
+    ),
+    # The on-premises bridge
+    pytest.param(
+        "locals.tf",
+        '"${var.stack_name}-site-dispatch"',
+        '"${var.stack_name}-site-jobs"',
+        "queues",
+        id="bridge-queue",
+    ),
+    pytest.param(
+        "locals.tf",
+        "local.names.queues.site_messages\n      visibility_timeout_seconds = 60",
+        "local.names.queues.site_messages\n      visibility_timeout_seconds = 30",
+        "queues",
+        id="bridge-visibility",
+    ),
+    pytest.param(
+        "locals.tf",
+        "queues.site_dispatch\n      visibility_timeout_seconds = 60\n      max_receive_count          = 5",
+        "queues.site_dispatch\n      visibility_timeout_seconds = 60\n      max_receive_count          = 1",
+        "queues",
+        id="bridge-receive-count",
+    ),
+    pytest.param(
+        "locals.tf", 'hash_key      = "job_id"', 'hash_key      = "id"', "tables", id="bridge-hash-key"
+    ),
+    pytest.param(
+        "locals.tf",
+        'hash_key      = "job_id"\n      range_key     = null\n      ttl_attribute = "expires_at"',
+        'hash_key      = "job_id"\n      range_key     = null\n      ttl_attribute = null',
+        "tables",
+        id="bridge-ttl",
+    ),
+    pytest.param(
+        "locals.tf",
+        'historian_backfill = "${var.stack_name}-historian-backfill"',
+        'historian_backfill = "${var.stack_name}-backfill"',
+        "state_machines",
+        id="bridge-machine",
+    ),
+    pytest.param(
+        "modules/workflows/main.tf",
+        "    site_max_attempts           = var.bridge_tuning.site_max_attempts\n",
+        "",
+        "state_machines",
+        id="bridge-template-var",
+    ),
+    pytest.param(
+        "main.tf",
+        "site_retry_interval_seconds = var.site_retry_interval_seconds",
+        "site_retry_interval_seconds = 30",
+        "state_machines",
+        id="bridge-template-value",
+    ),
+    pytest.param(
+        "main.tf",
+        'site_dispatch_queue_url           = module.queues.queue_urls["site_dispatch"]',
+        'site_dispatch_queue_url           = module.queues.queue_urls["lake_jobs"]',
+        "state_machines",
+        id="bridge-template-reference",
+    ),
+    pytest.param(
+        "modules/workflows/main.tf",
+        "/../state_machines/historian_backfill.asl.json",
+        "/../state_machines/input_adapter.asl.json",
+        "state_machines",
+        id="bridge-definition",
+    ),
+    pytest.param(
+        "locals.tf",
+        '    { method = "POST", path = "/jobs/{job_id}/cancel" },\n',
+        "",
+        "routes",
+        id="bridge-route",
+    ),
+    pytest.param(
+        "locals.tf",
+        '{ method = "POST", path = "/backfills" }',
+        '{ method = "PUT", path = "/backfills" }',
+        "routes",
+        id="bridge-route-method",
+    ),
+    pytest.param(
+        "locals.tf", "MF_BRIDGE_JOBS_TABLE ", "MF_BRIDGE_TABLE ", "lambda_environment", id="bridge-env-name"
+    ),
+    pytest.param(
+        "locals.tf",
+        'MF_SITE_PUBLISH               = "iot-data"',
+        'MF_SITE_PUBLISH               = "mqtt"',
+        "lambda_environment",
+        id="bridge-env-value",
+    ),
+    pytest.param(
+        "locals.tf",
+        "= module.workflows.historian_backfill_state_machine_arn",
+        "= module.workflows.input_adapter_state_machine_arn",
+        "lambda_environment",
+        id="bridge-env-reference",
+    ),
+    pytest.param(
+        "locals.tf",
+        "MF_SITE_MESSAGES_QUEUE_NAME        = local.names.queues.site_messages",
+        "MF_SITE_MESSAGES_QUEUE_NAME        = local.names.queues.site_dispatch",
+        "lambda_environment",
+        id="bridge-env-queue-name",
+    ),
+    pytest.param(
+        "modules/iot/main.tf",
+        'endpoint_type = "iot:Data-ATS"',
+        'endpoint_type = "iot:Data"',
+        "lambda_environment",
+        id="iot-endpoint-type",
+    ),
+    pytest.param(
+        "locals.tf",
+        'site_to_cloud = ["results", "progress", "heartbeats"]',
+        'site_to_cloud = ["results", "progress"]',
+        "site_rules",
+        id="rule-channels",
+    ),
+    pytest.param(
+        "modules/iot/main.tf", "topic() AS topic FROM", "topic() AS name FROM", "site_rules", id="rule-sql"
+    ),
+    pytest.param(
+        "main.tf",
+        'site_messages_queue_url = module.queues.queue_urls["site_messages"]',
+        'site_messages_queue_url = module.queues.queue_urls["site_dispatch"]',
+        "site_rules",
+        id="rule-target",
+    ),
+    pytest.param(
+        "main.tf",
+        'error_queue_url         = module.queues.dlq_urls["site_messages"]',
+        'error_queue_url         = module.queues.queue_urls["site_messages"]',
+        "site_rules",
+        id="rule-error-target",
+    ),
+    pytest.param(
+        "modules/iot/main.tf",
+        "use_base64 = false\n  }\n\n  error_action",
+        "use_base64 = true\n  }\n\n  error_action",
+        "site_rules",
+        id="rule-base64",
+    ),
+    pytest.param(
+        "locals.tf",
+        'cloud_to_site = ["jobs", "cancel"]',
+        'cloud_to_site = ["jobs", "cancel", "results"]',
+        "worker_policy",
+        id="policy-channels",
+    ),
+    pytest.param(
+        "modules/iot/main.tf",
+        'client/$${iot:Connection.Thing.ThingName}"',
+        'client/*"',
+        "worker_policy",
+        id="policy-client-id",
+    ),
+    pytest.param(
+        "modules/iot/main.tf",
+        '"iot:Connection.Thing.IsAttached" = "true"',
+        '"iot:Connection.Thing.IsAttached" = "false"',
+        "worker_policy",
+        id="policy-attached",
+    ),
+    pytest.param(
+        "modules/iot/main.tf",
+        "/$${iot:Connection.Thing.Attributes[tenant]}/",
+        "/+/",
+        "worker_policy",
+        id="policy-tenant",
+    ),
+    pytest.param(
+        "modules/iot/main.tf",
+        'Action   = "iot:Publish"\n        Resource = [for channel in var.site_to_cloud_channels',
+        'Action   = "iot:Publish"\n        Resource = [for channel in var.cloud_to_site_channels',
+        "worker_policy",
+        id="policy-publish",
     ),
 ]
 

@@ -168,6 +168,18 @@ def test_default_variables_pass_validations_and_preconditions(default_model: Ter
             id="athena-cutoff",
         ),
         pytest.param({"alert_email_addresses": ["ops"]}, "root: var.alert_email_addresses", id="email"),
+        pytest.param(
+            {"site_heartbeat_seconds": 3600},
+            "module.workflows.aws_sfn_state_machine.historian_backfill",
+            id="site-heartbeat-precondition",
+        ),
+        pytest.param(
+            {"site_timeout_seconds": 14400, "site_max_attempts": 2},
+            "module.workflows.aws_sfn_state_machine.historian_backfill",
+            id="site-upload-url-lifetime",
+        ),
+        pytest.param({"site_max_attempts": 6}, "root: var.site_max_attempts", id="site-attempts"),
+        pytest.param({"site_timeout_seconds": 86400}, "root: var.site_timeout_seconds", id="site-timeout"),
     ],
 )
 def test_invalid_settings_are_rejected(

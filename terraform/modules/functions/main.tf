@@ -53,6 +53,20 @@ locals {
       memory_size          = var.input_adapter_scheduler_memory_size
       reserved_concurrency = var.reserved_concurrency.input_adapter_scheduler
     }
+    site_dispatcher = {
+      name                 = var.function_names.site_dispatcher
+      handler              = "app.dispatch_site_jobs"
+      timeout              = var.site_dispatcher_timeout_seconds
+      memory_size          = var.site_dispatcher_memory_size
+      reserved_concurrency = var.reserved_concurrency.site_dispatcher
+    }
+    site_messages = {
+      name                 = var.function_names.site_messages
+      handler              = "app.handle_site_messages"
+      timeout              = var.site_messages_timeout_seconds
+      memory_size          = var.site_messages_memory_size
+      reserved_concurrency = var.reserved_concurrency.site_messages
+    }
   }
 
   # Separate from local.functions: the policies reference the log groups, which iterate over it.
@@ -64,6 +78,8 @@ locals {
     start_file_ingest       = data.aws_iam_policy_document.start_file_ingest.json
     merge_late_reads        = data.aws_iam_policy_document.merge_late_reads.json
     input_adapter_scheduler = data.aws_iam_policy_document.input_adapter_scheduler.json
+    site_dispatcher         = data.aws_iam_policy_document.site_dispatcher.json
+    site_messages           = data.aws_iam_policy_document.site_messages.json
   }
 
   # SQS-triggered functions and their queues. Failed messages return to the queue and, after the
@@ -74,6 +90,8 @@ locals {
     lake_worker       = var.lake_jobs_queue_arn
     start_file_ingest = var.uncompressed_objects_queue_arn
     merge_late_reads  = var.late_reads_queue_arn
+    site_dispatcher   = var.site_dispatch_queue_arn
+    site_messages     = var.site_messages_queue_arn
   }
 
   s3_object_arns = [for prefix in [var.staging_prefix, var.exports_prefix] : "${var.bucket_arn}/${prefix}*"]
@@ -85,6 +103,13 @@ locals {
     "arn:${var.partition}:glue:${var.region}:${var.account_id}:table/${var.glue_database_name}/*",
   ]
   default_event_bus_arn = "arn:${var.partition}:events:${var.region}:${var.account_id}:event-bus/default"
+
+  # The on-premises bridge. Topics are <root>/<tenant>/<worker>/<channel>: the cloud publishes a
+  # site's jobs (the dispatcher) and cancellations (the API's cancel route), to any site.
+  site_topic_arn_prefix = "arn:${var.partition}:iot:${var.region}:${var.account_id}:topic/${var.site_topic_root}"
+  site_jobs_topic_arn   = "${local.site_topic_arn_prefix}/*/*/jobs"
+  site_cancel_topic_arn = "${local.site_topic_arn_prefix}/*/*/cancel"
+  backfill_executions   = "arn:${var.partition}:states:${var.region}:${var.account_id}:execution:${var.historian_backfill_state_machine_name}:*"
 
   consume_actions = [
     "sqs:ReceiveMessage",
@@ -240,6 +265,33 @@ data "aws_iam_policy_document" "api" {
       variable = "kms:ViaService"
       values   = ["s3.${var.region}.amazonaws.com"]
     }
+  }
+
+  # POST /backfills records the job (conditional PutItem) and starts its execution, named after
+  # the job; GET /jobs/{job_id} reads it; POST /jobs/{job_id}/cancel stops the execution, marks the
+  # job cancelled and tells the site on its cancel topic.
+  statement {
+    sid       = "BridgeJobs"
+    actions   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"]
+    resources = [var.bridge_jobs_table_arn]
+  }
+
+  statement {
+    sid       = "StartBackfills"
+    actions   = ["states:StartExecution"]
+    resources = [var.historian_backfill_state_machine_arn]
+  }
+
+  statement {
+    sid       = "CancelBackfills"
+    actions   = ["states:StopExecution"]
+    resources = [local.backfill_executions]
+  }
+
+  statement {
+    sid       = "PublishCancellations"
+    actions   = ["iot:Publish"]
+    resources = [local.site_cancel_topic_arn]
   }
 }
 
@@ -408,6 +460,24 @@ data "aws_iam_policy_document" "lake_worker" {
     resources = [local.default_event_bus_arn]
   }
 
+  # prepare_backfill presigns the site's PUT of uncompressed/historian/<tenant>/<job_id>.csv: S3
+  # authorises a presigned request as the signer, so this role must be allowed to put the object
+  # (and to use the key for it, EncryptLakeObjects); verify_backfill reads its size (HeadObject is
+  # authorised by s3:GetObject). ReadWriteLakeObjects covers both today; the statement says so
+  # explicitly so that narrowing it does not break the sites' uploads.
+  statement {
+    sid       = "PresignAndVerifyHistorianUploads"
+    actions   = ["s3:PutObject", "s3:GetObject"]
+    resources = ["${var.inbound_bucket_arn}/${var.historian_upload_prefix}*"]
+  }
+
+  # verify_backfill marks the job succeeded.
+  statement {
+    sid       = "RecordVerifiedBackfills"
+    actions   = ["dynamodb:UpdateItem"]
+    resources = [var.bridge_jobs_table_arn]
+  }
+
   statement {
     sid       = "ConsumeLakeJobs"
     actions   = local.consume_actions
@@ -518,6 +588,69 @@ data "aws_iam_policy_document" "input_adapter_scheduler" {
   }
 }
 
+# ---------------------------------------------------------------------------------------------
+# On-premises bridge functions
+# ---------------------------------------------------------------------------------------------
+
+# dispatch_site_jobs: publishes one attempt of a site job on <root>/<tenant>/<worker>/jobs through
+# IoT Core (iot-data Publish, QoS 1) after recording the attempt's token digest; a failed publish
+# answers the Task with SendTaskFailure (DispatchFailed) at once.
+data "aws_iam_policy_document" "site_dispatcher" {
+  source_policy_documents = [data.aws_iam_policy_document.common["site_dispatcher"].json]
+
+  statement {
+    sid       = "PublishSiteJobs"
+    actions   = ["iot:Publish"]
+    resources = [local.site_jobs_topic_arn]
+  }
+
+  statement {
+    sid       = "RecordDispatches"
+    actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    resources = [var.bridge_jobs_table_arn]
+  }
+
+  # The task-token APIs have no resource type: AWS requires Resource "*" (see the export worker).
+  statement {
+    sid       = "FailUndispatchableTasks"
+    actions   = ["states:SendTaskFailure"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "ConsumeSiteDispatch"
+    actions   = local.consume_actions
+    resources = [var.site_dispatch_queue_arn]
+  }
+}
+
+# handle_site_messages: what sites publish (results, progress, heartbeats), as the IoT rules put
+# it on the site-messages queue. A message is accepted only from the job's own site and with the
+# token of the job's current attempt; it becomes SendTaskSuccess, SendTaskFailure or
+# SendTaskHeartbeat, and progress is stored on the job.
+data "aws_iam_policy_document" "site_messages" {
+  source_policy_documents = [data.aws_iam_policy_document.common["site_messages"].json]
+
+  statement {
+    sid       = "ReadAndUpdateJobs"
+    actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    resources = [var.bridge_jobs_table_arn]
+  }
+
+  # The task-token APIs have no resource type: AWS requires Resource "*" (see the export worker).
+  statement {
+    sid       = "ReportSiteResults"
+    actions   = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "ConsumeSiteMessages"
+    actions   = local.consume_actions
+    resources = [var.site_messages_queue_arn]
+  }
+}
+
 resource "aws_iam_role" "this" {
   for_each = local.functions
 
@@ -541,7 +674,7 @@ resource "aws_iam_role_policy" "this" {
 
 resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_116:The API is invoked synchronously by API Gateway and the workers by SQS event source mappings, whose failed messages go to the source queue's DLQ (redrive policy). Only the input adapter scheduler is invoked asynchronously (EventBridge schedule), and a failed tick needs no dead letter: the next tick repeats it, so its retries are off (aws_lambda_function_event_invoke_config).
-  #checkov:skip=CKV_AWS_117:The functions only call public endpoints (S3, SQS, DynamoDB, Step Functions, Athena, Glue, EventBridge, Secrets Manager, the HES API and its public SFTP server) and reach nothing inside a VPC; a VPC would add NAT or interface endpoints and cold-start cost without isolating anything.
+  #checkov:skip=CKV_AWS_117:The functions only call public endpoints (S3, SQS, DynamoDB, Step Functions, Athena, Glue, EventBridge, Secrets Manager, IoT Core's data endpoint, the HES API and its public SFTP server) and reach nothing inside a VPC; a VPC would add NAT or interface endpoints and cold-start cost without isolating anything.
   #checkov:skip=CKV_AWS_272:The zip is built by `make package` (chalice package) and not signed: AWS Signer is not set up for this open-source project. Terraform deploys exactly the file whose hash it records in source_code_hash.
   for_each = local.functions
 

@@ -1,5 +1,5 @@
 variable "function_names" {
-  description = "Function names by role: api (API Gateway proxy), start_file_export (file-requests consumer), export_worker (export-jobs consumer), lake_worker (lake-jobs consumer), start_file_ingest (uncompressed-objects consumer), merge_late_reads (late-reads consumer), input_adapter_scheduler (EventBridge schedule)."
+  description = "Function names by role: api (API Gateway proxy), start_file_export (file-requests consumer), export_worker (export-jobs consumer), lake_worker (lake-jobs consumer), start_file_ingest (uncompressed-objects consumer), merge_late_reads (late-reads consumer), input_adapter_scheduler (EventBridge schedule), site_dispatcher (site-dispatch consumer), site_messages (site-messages consumer)."
   type = object({
     api                     = string
     start_file_export       = string
@@ -8,6 +8,8 @@ variable "function_names" {
     start_file_ingest       = string
     merge_late_reads        = string
     input_adapter_scheduler = string
+    site_dispatcher         = string
+    site_messages           = string
   })
 
   validation {
@@ -185,6 +187,55 @@ variable "sftp_secret_arn" {
   type        = string
 }
 
+# -- on-premises bridge -------------------------------------------------------------------------
+
+variable "site_dispatch_queue_arn" {
+  description = "ARN of the site-dispatch queue (site_dispatcher consumes)."
+  type        = string
+}
+
+variable "site_messages_queue_arn" {
+  description = "ARN of the site-messages queue (site_messages consumes)."
+  type        = string
+}
+
+variable "bridge_jobs_table_arn" {
+  description = "ARN of the bridge-jobs table."
+  type        = string
+}
+
+variable "historian_backfill_state_machine_arn" {
+  description = "ARN of the historian-backfill state machine (the API starts it)."
+  type        = string
+}
+
+variable "historian_backfill_state_machine_name" {
+  description = "Name of the historian-backfill state machine (the API stops its executions)."
+  type        = string
+}
+
+variable "historian_upload_prefix" {
+  description = "Key prefix of the sites' uploads in the inbound bucket (the lake worker presigns PUTs there and verifies them)."
+  type        = string
+  default     = "uncompressed/historian/"
+
+  validation {
+    condition     = length(var.historian_upload_prefix) > 1 && endswith(var.historian_upload_prefix, "/") && !startswith(var.historian_upload_prefix, "/")
+    error_message = "A non-empty key prefix ending in '/', without a leading '/'."
+  }
+}
+
+variable "site_topic_root" {
+  description = "First level of the bridge's MQTT topics (onprem_worker/contracts.py TOPIC_ROOT)."
+  type        = string
+  default     = "meterflow"
+
+  validation {
+    condition     = can(regex("^[a-z0-9-]+$", var.site_topic_root))
+    error_message = "Lowercase letters, digits and '-' (no MQTT wildcards or separators)."
+  }
+}
+
 # -- sizes and timeouts -------------------------------------------------------------------------
 
 variable "api_timeout_seconds" {
@@ -339,6 +390,50 @@ variable "input_adapter_scheduler_memory_size" {
   }
 }
 
+variable "site_dispatcher_timeout_seconds" {
+  description = "Timeout of the site dispatcher (one IoT publish); must not exceed the site-dispatch queue's visibility timeout (60 s)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.site_dispatcher_timeout_seconds >= 1 && var.site_dispatcher_timeout_seconds <= 60
+    error_message = "Between 1 and 60 seconds (the site-dispatch visibility timeout)."
+  }
+}
+
+variable "site_dispatcher_memory_size" {
+  description = "Memory of the site dispatcher in MB."
+  type        = number
+  default     = 512
+
+  validation {
+    condition     = var.site_dispatcher_memory_size >= 128 && var.site_dispatcher_memory_size <= 10240
+    error_message = "Lambda accepts 128-10240 MB."
+  }
+}
+
+variable "site_messages_timeout_seconds" {
+  description = "Timeout of the site-messages handler; must not exceed the site-messages queue's visibility timeout (60 s)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.site_messages_timeout_seconds >= 1 && var.site_messages_timeout_seconds <= 60
+    error_message = "Between 1 and 60 seconds (the site-messages visibility timeout)."
+  }
+}
+
+variable "site_messages_memory_size" {
+  description = "Memory of the site-messages handler in MB."
+  type        = number
+  default     = 512
+
+  validation {
+    condition     = var.site_messages_memory_size >= 128 && var.site_messages_memory_size <= 10240
+    error_message = "Lambda accepts 128-10240 MB."
+  }
+}
+
 variable "reserved_concurrency" {
   description = "Reserved concurrent executions per function; -1 leaves a function unreserved."
   type = object({
@@ -349,6 +444,8 @@ variable "reserved_concurrency" {
     start_file_ingest       = number
     merge_late_reads        = number
     input_adapter_scheduler = number
+    site_dispatcher         = number
+    site_messages           = number
   })
 
   validation {

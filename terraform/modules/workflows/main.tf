@@ -1,7 +1,8 @@
-# The state machines: the HES export, and the lake's lake-ingest and input-adapter workflows. Their
-# ASL lives in state_machines/ at the repository root and is the same file the local runtime
-# renders (meterflow/stack.py StateMachineSpec.render), so the template variables below must be
-# exactly the placeholders of each file (tests/static/test_drift.py).
+# The state machines: the HES export, the lake's lake-ingest and input-adapter workflows, and the
+# on-premises bridge's historian-backfill workflow. Their ASL lives in state_machines/ at the
+# repository root and is the same file the local runtime renders (meterflow/stack.py
+# StateMachineSpec.render), so the template variables below must be exactly the placeholders of each
+# file (tests/static/test_drift.py).
 
 locals {
   state_machine_arn = "arn:${var.partition}:states:${var.region}:${var.account_id}:stateMachine:${var.name}"
@@ -164,7 +165,8 @@ resource "aws_sfn_state_machine" "this" {
 # ---------------------------------------------------------------------------------------------
 # Lake workflows: lake-ingest (one inbound file into the integrated zone) and input-adapter (one
 # window of readings from the HES into the inbound bucket). Both hand their work to the lake worker
-# through the lake-jobs queue with task tokens.
+# through the lake-jobs queue with task tokens. So does historian-backfill (the on-premises
+# bridge, below) for its cloud steps, which is why it shares their role and log group setup.
 # ---------------------------------------------------------------------------------------------
 
 locals {
@@ -177,6 +179,10 @@ locals {
       name           = var.input_adapter_name
       log_group_name = var.input_adapter_log_group_name
     }
+    historian_backfill = {
+      name           = var.historian_backfill_name
+      log_group_name = var.historian_backfill_log_group_name
+    }
   }
 
   lake_machine_arns = {
@@ -185,8 +191,9 @@ locals {
   }
 
   lake_policies = {
-    lake_ingest   = data.aws_iam_policy_document.lake_ingest.json
-    input_adapter = data.aws_iam_policy_document.input_adapter.json
+    lake_ingest        = data.aws_iam_policy_document.lake_ingest.json
+    input_adapter      = data.aws_iam_policy_document.input_adapter.json
+    historian_backfill = data.aws_iam_policy_document.historian_backfill.json
   }
 }
 
@@ -225,7 +232,8 @@ data "aws_iam_policy_document" "lake_assume" {
   }
 }
 
-# What both lake workflows need: jobs to the lake-jobs queue, tracing and log delivery.
+# What every workflow of local.lake_machines needs: jobs to the lake-jobs queue, tracing and log
+# delivery.
 data "aws_iam_policy_document" "lake_common" {
   statement {
     sid       = "SendLakeJobs"
@@ -472,6 +480,83 @@ resource "aws_sfn_state_machine" "input_adapter" {
     precondition {
       condition     = var.worker_heartbeat_seconds < var.lake_tuning.transfer_heartbeat_seconds
       error_message = "heartbeat_interval_seconds must be shorter than transfer_heartbeat_seconds."
+    }
+  }
+
+  depends_on = [aws_iam_role_policy.lake]
+}
+
+# ---------------------------------------------------------------------------------------------
+# On-premises bridge: historian-backfill. PrepareUpload and VerifyUpload are lake-worker jobs
+# (lake-jobs queue); RunOnSite sends the site job to the site-dispatch queue, whose dispatcher
+# publishes it to the site's worker over IoT Core; the worker's heartbeats and result come back
+# through the site-messages queue. MarkFailed records the failure in the bridge-jobs table.
+# ---------------------------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "historian_backfill" {
+  source_policy_documents = [data.aws_iam_policy_document.lake_common.json]
+
+  # RunOnSite (the queue is encrypted with the stack key: lake_common's EncryptLakeJobs covers it,
+  # being scoped to the key through SQS, not to a queue).
+  statement {
+    sid       = "SendSiteJobs"
+    actions   = ["sqs:SendMessage"]
+    resources = [var.site_dispatch_queue_arn]
+  }
+
+  # MarkFailed.
+  statement {
+    sid       = "RecordBackfillFailure"
+    actions   = ["dynamodb:UpdateItem"]
+    resources = [var.bridge_jobs_table_arn]
+  }
+}
+
+resource "aws_sfn_state_machine" "historian_backfill" {
+  #checkov:skip=CKV_AWS_285:Execution history is logged at level ALL, without input/output payloads on purpose: they carry task tokens (which complete a task when leaked), presigned upload URLs (which let anyone write the object) and meter ids. The Step Functions console keeps full execution history for 90 days.
+  name     = var.historian_backfill_name
+  type     = "STANDARD"
+  role_arn = aws_iam_role.lake["historian_backfill"].arn
+
+  definition = templatefile("${path.root}/../state_machines/historian_backfill.asl.json", {
+    lake_jobs_queue_url         = var.lake_jobs_queue_url
+    site_dispatch_queue_url     = var.site_dispatch_queue_url
+    bridge_jobs_table           = var.bridge_jobs_table_name
+    site_timeout_seconds        = var.bridge_tuning.site_timeout_seconds
+    site_heartbeat_seconds      = var.bridge_tuning.site_heartbeat_seconds
+    site_retry_interval_seconds = var.bridge_tuning.site_retry_interval_seconds
+    site_max_attempts           = var.bridge_tuning.site_max_attempts
+  })
+
+  tracing_configuration {
+    enabled = true
+  }
+
+  logging_configuration {
+    log_destination        = "${aws_cloudwatch_log_group.lake["historian_backfill"].arn}:*"
+    include_execution_data = false
+    level                  = "ALL"
+  }
+
+  tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = var.bridge_tuning.site_heartbeat_seconds < var.bridge_tuning.site_timeout_seconds
+      error_message = "site_heartbeat_seconds must be shorter than site_timeout_seconds."
+    }
+
+    # PrepareUpload presigns the upload once for every attempt of RunOnSite; the URL lives
+    # UPLOAD_URL_LIFETIME (12 h, meterflow/domain/bridge.py). The first attempt, its
+    # site_max_attempts retries and the waits between them (doubling from
+    # site_retry_interval_seconds) must end before it expires.
+    precondition {
+      condition = (
+        (var.bridge_tuning.site_max_attempts + 1) * var.bridge_tuning.site_timeout_seconds
+        + var.bridge_tuning.site_retry_interval_seconds * [0, 1, 3, 7, 15, 31][min(var.bridge_tuning.site_max_attempts, 5)]
+        <= 43200
+      )
+      error_message = "(site_max_attempts + 1) x site_timeout_seconds plus the retry waits must fit in the 12 h lifetime of the presigned upload URL."
     }
   }
 

@@ -29,6 +29,11 @@ output "input_adapter_state_machine_arn" {
 }
 
 output "lake_role_arns" {
-  description = "ARNs of the lake state machines' execution roles by workflow key."
+  description = "ARNs of the execution roles of the lake-jobs workflows (lake_ingest, input_adapter, historian_backfill) by workflow key."
   value       = { for key, role in aws_iam_role.lake : key => role.arn }
+}
+
+output "historian_backfill_state_machine_arn" {
+  description = "ARN of the historian-backfill state machine."
+  value       = aws_sfn_state_machine.historian_backfill.arn
 }

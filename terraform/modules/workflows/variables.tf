@@ -230,3 +230,60 @@ variable "lake_tuning" {
     error_message = "Map concurrencies are between 1 and 40."
   }
 }
+
+# ---------------------------------------------------------------------------------------------
+# On-premises bridge
+# ---------------------------------------------------------------------------------------------
+
+variable "historian_backfill_name" {
+  description = "Name of the historian-backfill state machine (meterflow/stack.py: <stack>-historian-backfill)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,76}$", var.historian_backfill_name))
+    error_message = "State machine names here are 1-76 characters of A-Z a-z 0-9 _ - (the role adds '-sfn')."
+  }
+}
+
+variable "historian_backfill_log_group_name" {
+  description = "Name of the CloudWatch log group of the historian-backfill state machine."
+  type        = string
+}
+
+variable "site_dispatch_queue_url" {
+  description = "URL of the site-dispatch queue (template variable site_dispatch_queue_url)."
+  type        = string
+}
+
+variable "site_dispatch_queue_arn" {
+  description = "ARN of the site-dispatch queue (historian-backfill sends its site jobs there)."
+  type        = string
+}
+
+variable "bridge_jobs_table_name" {
+  description = "Name of the bridge-jobs table (template variable bridge_jobs_table)."
+  type        = string
+}
+
+variable "bridge_jobs_table_arn" {
+  description = "ARN of the bridge-jobs table (historian-backfill marks failed jobs in it)."
+  type        = string
+}
+
+variable "bridge_tuning" {
+  description = "Timeout, heartbeat and retries of the historian-backfill RunOnSite task (meterflow/stack.py BridgeTuning, template variables of the same names)."
+  type = object({
+    site_timeout_seconds        = number
+    site_heartbeat_seconds      = number
+    site_retry_interval_seconds = number
+    site_max_attempts           = number
+  })
+
+  validation {
+    condition = (
+      var.bridge_tuning.site_max_attempts >= 0 && var.bridge_tuning.site_max_attempts <= 5
+      && floor(var.bridge_tuning.site_max_attempts) == var.bridge_tuning.site_max_attempts
+    )
+    error_message = "site_max_attempts is a whole number from 0 to 5."
+  }
+}

@@ -1,0 +1,1 @@
+"""Meterflow's on-premises bridge worker: Step Functions jobs over MQTT, run on site."""
