@@ -270,10 +270,10 @@ class RecordingStore:
     def compose(
         self, target_key: str, part_groups: Sequence[Sequence[StoredObject]], record_count: int
     ) -> int:
-        raise NotImplementedError
+        raise AssertionError("a chunk job never composes the file")
 
     def delete_prefix(self, prefix: str) -> None:
-        raise NotImplementedError
+        raise AssertionError("a chunk job never deletes staging")
 
 
 def test_a_chunk_whose_reads_differ_from_the_plan_fails_and_stores_nothing(
