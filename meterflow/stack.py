@@ -28,7 +28,10 @@ class QueueSpec:
     name: str
     visibility_timeout_seconds: int
     max_receive_count: int
-    message_retention_seconds: int = 1_209_600  # 14 days: the DLQ keeps what we could not process
+    message_retention_seconds: int = 345_600  # 4 days
+    # 14 days, the SQS maximum. A message keeps its first enqueue time when it moves to the DLQ, so
+    # the DLQ must keep messages longer than its queue or they expire there unseen.
+    dlq_message_retention_seconds: int = 1_209_600
 
     @property
     def dlq_name(self) -> str:

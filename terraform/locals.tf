@@ -67,6 +67,7 @@ locals {
     glue_database    = "${replace(var.stack_name, "-", "_")}_lake"
     athena_workgroup = "${var.stack_name}-lake"
     rest_api         = "${var.stack_name}-api"
+    image_repository = "${var.stack_name}/lambda"
     sftp_server      = "${var.stack_name}-sftp"
     kms_alias        = "alias/${var.stack_name}"
     # The on-premises bridge in IoT Core (regional, per account: prefixed like everything else).

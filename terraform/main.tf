@@ -119,6 +119,8 @@ module "queues" {
   dlq_message_retention_seconds = 1209600
   kms_key_arn                   = module.kms.key_arn
   account_id                    = local.account_id
+  alarm_topic_arn               = module.alerts.topic_arn
+  alarm_period_seconds          = var.alarm_period_seconds
 }
 
 module "tables" {
@@ -161,6 +163,8 @@ module "workflows" {
   worker_heartbeat_seconds   = var.heartbeat_interval_seconds
   log_group_name             = local.names.log_groups.state_machine
   log_retention_in_days      = var.log_retention_in_days
+  alarm_topic_arn            = module.alerts.topic_arn
+  alarm_period_seconds       = var.alarm_period_seconds
 
   # Lake workflows (meterflow/stack.py lake_ingest and input_adapter).
   lake_ingest_name             = local.names.state_machines.lake_ingest
@@ -214,6 +218,20 @@ module "workflows" {
   }
 }
 
+# The repository of the functions' container image: created first (terraform apply
+# -target=module.registry), then `make image` pushes to it, then the whole stack is applied.
+module "registry" {
+  source = "./modules/registry"
+
+  repository_name       = local.names.image_repository
+  kms_key_arn           = module.kms.key_arn
+  image_retention_count = var.lambda_image_retention_count
+  force_delete          = var.force_destroy_bucket
+  account_id            = local.account_id
+  region                = local.region
+  partition             = local.partition
+}
+
 module "catalog" {
   source = "./modules/catalog"
 
@@ -233,8 +251,8 @@ module "functions" {
   source = "./modules/functions"
 
   function_names          = local.names.functions
-  package_path            = var.lambda_package_path
-  runtime                 = var.lambda_runtime
+  image_uri               = var.lambda_image_uri
+  architecture            = var.lambda_architecture
   environment             = local.lambda_environment
   region                  = local.region
   kms_key_arn             = module.kms.key_arn
@@ -296,6 +314,8 @@ module "functions" {
   }
 
   log_retention_in_days = var.log_retention_in_days
+  alarm_topic_arn       = module.alerts.topic_arn
+  alarm_period_seconds  = var.alarm_period_seconds
 }
 
 # The on-premises bridge in IoT Core: what a site worker may do, and the rules that bring what it

@@ -163,3 +163,8 @@ output "bridge_jobs_table" {
   description = "Name of the bridge-jobs table (GET /jobs/{job_id} reads it)."
   value       = module.tables.table_names["bridge_jobs"]
 }
+
+output "LambdaImageRepositoryUrl" {
+  description = "ECR repository of the functions' container image: `make image IMAGE_REPOSITORY=<this>` pushes to it."
+  value       = module.registry.repository_url
+}

@@ -76,7 +76,7 @@ variable "table_deletion_protection" {
 }
 
 variable "force_destroy_bucket" {
-  description = "Whether `terraform destroy` may delete the buckets (exports, inbound, integrated, Athena results) and the Athena workgroup while they hold objects or queries."
+  description = "Whether `terraform destroy` may delete the buckets (exports, inbound, integrated, Athena results), the Athena workgroup and the image repository while they hold objects, queries or images."
   type        = bool
   default     = false
 }
@@ -476,6 +476,12 @@ variable "athena_bytes_scanned_cutoff_per_query" {
   }
 }
 
+variable "alarm_period_seconds" {
+  description = "Period of the CloudWatch alarms on DLQs, executions and functions (each notifies the alerts topic on its first breaching period)."
+  type        = number
+  default     = 300
+}
+
 variable "alert_email_addresses" {
   description = "E-mail addresses subscribed to the alerts topic (each must confirm the subscription); empty = no subscription."
   type        = list(string)
@@ -488,28 +494,28 @@ variable "alert_email_addresses" {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Lambda functions (Chalice deployment package)
+# Lambda functions (one container image, terraform/README.md "Deploy")
 # ---------------------------------------------------------------------------------------------
 
-variable "lambda_package_path" {
-  description = "Path of the deployment zip built by `make package` (`chalice package`), relative to the directory Terraform runs in (terraform/)."
+variable "lambda_image_uri" {
+  description = "The functions' container image, pinned by digest: the output LambdaImageRepositoryUrl + \"@sha256:<digest>\", as printed by `make image`."
   type        = string
-  default     = "../build/deployment.zip"
-
-  validation {
-    condition     = endswith(var.lambda_package_path, ".zip")
-    error_message = "The deployment package is a .zip file."
-  }
 }
 
-variable "lambda_runtime" {
-  description = "Python runtime of the functions (the zip's wheels must match it)."
+variable "lambda_architecture" {
+  description = "Instruction set of the image (`make package` builds its wheels for x86_64)."
   type        = string
-  default     = "python3.11"
+  default     = "x86_64"
+}
+
+variable "lambda_image_retention_count" {
+  description = "How many images the repository keeps (older ones expire; keep enough to roll back)."
+  type        = number
+  default     = 10
 
   validation {
-    condition     = contains(["python3.11", "python3.12"], var.lambda_runtime)
-    error_message = "python3.11 or python3.12 (pyproject.toml: requires-python >=3.11,<3.13)."
+    condition     = var.lambda_image_retention_count >= 2
+    error_message = "Keep at least the running image and one to roll back to."
   }
 }
 

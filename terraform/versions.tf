@@ -6,14 +6,10 @@ terraform {
       source  = "hashicorp/aws"
       version = "~> 5.70"
     }
-    tls = {
-      source  = "hashicorp/tls"
-      version = "~> 4.0"
-    }
   }
 
-  # The state holds the SFTP user's private key (tls_private_key): use an encrypted,
-  # access-controlled backend. Configure it at init time, e.g.
+  # The state holds no secret (the SFTP key pair is made by `meterflow sftp rotate-key`), but it
+  # names every resource: keep it in an encrypted, access-controlled backend, configured at init,
   #   terraform init -backend-config=backend.hcl
   # with a backend "s3" block added here (see README.md, "State").
 }

@@ -47,7 +47,7 @@ def bootstrap(spec: StackSpec, clients: AwsClients, sftp_private_key_pem: str) -
     for queue in spec.queues:
         dlq_url = clients.sqs.create_queue(
             QueueName=queue.dlq_name,
-            Attributes={"MessageRetentionPeriod": str(queue.message_retention_seconds)},
+            Attributes={"MessageRetentionPeriod": str(queue.dlq_message_retention_seconds)},
         )["QueueUrl"]
         dlq_arn = clients.sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
             "Attributes"

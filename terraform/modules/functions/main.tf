@@ -1,6 +1,7 @@
 # The Lambda functions of the Chalice app, declared here instead of in the chalice.tf.json that
-# `chalice package --pkg-format terraform` emits (see terraform/README.md, "Chalice"). The
-# deployment zip is Chalice's; names, roles, triggers and the API are ours.
+# `chalice package --pkg-format terraform` emits (see terraform/README.md, "Chalice"). Every
+# function runs the one container image `make package` / `make image` build (pyarrow and numpy
+# alone are over the 250 MB limit of a zip); each selects its Chalice handler with its command.
 
 locals {
   functions = {
@@ -675,21 +676,24 @@ resource "aws_iam_role_policy" "this" {
 resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_116:The API is invoked synchronously by API Gateway and the workers by SQS event source mappings, whose failed messages go to the source queue's DLQ (redrive policy). Only the input adapter scheduler is invoked asynchronously (EventBridge schedule), and a failed tick needs no dead letter: the next tick repeats it, so its retries are off (aws_lambda_function_event_invoke_config).
   #checkov:skip=CKV_AWS_117:The functions only call public endpoints (S3, SQS, DynamoDB, Step Functions, Athena, Glue, EventBridge, Secrets Manager, IoT Core's data endpoint, the HES API and its public SFTP server) and reach nothing inside a VPC; a VPC would add NAT or interface endpoints and cold-start cost without isolating anything.
-  #checkov:skip=CKV_AWS_272:The zip is built by `make package` (chalice package) and not signed: AWS Signer is not set up for this open-source project. Terraform deploys exactly the file whose hash it records in source_code_hash.
+  #checkov:skip=CKV_AWS_272:Code signing applies to zip packages only; these functions run a container image pinned by digest (image_uri), whose repository has immutable tags and scan on push.
   for_each = local.functions
 
   function_name                  = each.value.name
   description                    = "Meterflow ${each.key} (Chalice handler ${each.value.handler})"
   role                           = aws_iam_role.this[each.key].arn
-  filename                       = var.package_path
-  source_code_hash               = filebase64sha256(var.package_path)
-  handler                        = each.value.handler
-  runtime                        = var.runtime
-  architectures                  = ["x86_64"]
+  package_type                   = "Image"
+  image_uri                      = var.image_uri
+  architectures                  = [var.architecture]
   timeout                        = each.value.timeout
   memory_size                    = each.value.memory_size
   reserved_concurrent_executions = each.value.reserved_concurrency
   kms_key_arn                    = var.kms_key_arn
+
+  # One image, one handler per function (the Chalice app's entry points).
+  image_config {
+    command = [each.value.handler]
+  }
 
   environment {
     variables = var.environment

@@ -18,23 +18,24 @@ variable "function_names" {
   }
 }
 
-variable "package_path" {
-  description = "Path of the deployment zip built by `chalice package` (see terraform/README.md)."
+variable "image_uri" {
+  description = "URI of the Lambda container image every function runs, pinned by digest: <account>.dkr.ecr.<region>.amazonaws.com/<repository>@sha256:<digest> (`make image`, terraform/README.md)."
   type        = string
 
   validation {
-    condition     = endswith(var.package_path, ".zip")
-    error_message = "The deployment package is a .zip file."
+    condition     = can(regex("^[0-9]{12}\\.dkr\\.ecr\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?/[a-z0-9._/-]+@sha256:[0-9a-f]{64}$", var.image_uri))
+    error_message = "An ECR image URI pinned by digest (<repository URL>@sha256:<64 hex digits>): a tag can move under a deployed function."
   }
 }
 
-variable "runtime" {
-  description = "Lambda runtime of the functions."
+variable "architecture" {
+  description = "Instruction set of the image (the artifact's wheels are built for it)."
   type        = string
+  default     = "x86_64"
 
   validation {
-    condition     = contains(["python3.11", "python3.12"], var.runtime)
-    error_message = "The project supports python3.11 and python3.12."
+    condition     = contains(["x86_64", "arm64"], var.architecture)
+    error_message = "x86_64 or arm64."
   }
 }
 
@@ -463,4 +464,20 @@ variable "tags" {
   description = "Tags for the functions, roles and log groups."
   type        = map(string)
   default     = {}
+}
+
+variable "alarm_topic_arn" {
+  description = "SNS topic that alarms notify (the stack's alerts topic), when they fire and when they clear."
+  type        = string
+}
+
+variable "alarm_period_seconds" {
+  description = "Period over which each alarm sums its metric; one breaching period fires it."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = contains([60, 300, 900, 3600], var.alarm_period_seconds)
+    error_message = "60, 300, 900 or 3600 seconds."
+  }
 }

@@ -86,3 +86,19 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "alarm_topic_arn" {
+  description = "SNS topic that alarms notify (the stack's alerts topic), when they fire and when they clear."
+  type        = string
+}
+
+variable "alarm_period_seconds" {
+  description = "Period over which each alarm sums its metric; one breaching period fires it."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = contains([60, 300, 900, 3600], var.alarm_period_seconds)
+    error_message = "60, 300, 900 or 3600 seconds."
+  }
+}

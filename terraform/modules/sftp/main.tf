@@ -1,32 +1,21 @@
 # AWS Transfer Family SFTP server with one service-managed, read-only user whose logical home "/"
-# is the exports prefix of the bucket. The user's key pair is generated here and its private key is
-# stored in Secrets Manager as "<stack>/sftp/private_key" (seed 000: retrieve it, chmod 400, sftp -i).
-#
-# The private key is also in the Terraform state (tls_private_key): keep the state in an encrypted,
-# access-controlled backend (terraform/README.md).
+# is the exports prefix of the bucket. The secret "<stack>/sftp/private_key" is declared here, empty:
+# the key pair is made outside Terraform by `meterflow sftp rotate-key`, which writes the private key
+# to the secret and registers the public key with the user (seed 000: retrieve it, chmod 400,
+# sftp -i). No private key ever enters the Terraform state.
 
 locals {
   home_prefix = trimsuffix(var.home_prefix, "/")
 }
 
-resource "tls_private_key" "user" {
-  algorithm = "RSA"
-  rsa_bits  = 3072
-}
-
 resource "aws_secretsmanager_secret" "private_key" {
-  #checkov:skip=CKV2_AWS_57:Rotating this secret means replacing the key pair and the user's SSH key together and telling the HES consumer; that is done with `terraform apply -replace=module.sftp.tls_private_key.user`, not with a rotation Lambda.
+  #checkov:skip=CKV2_AWS_57:Rotating this secret means replacing the key pair and the user's SSH key together and telling the HES consumer; that is done with `meterflow sftp rotate-key` (terraform/README.md), not with a rotation Lambda.
   name                    = var.secret_name
   description             = var.secret_description
   kms_key_id              = var.kms_key_arn
   recovery_window_in_days = var.secret_recovery_window_in_days
 
   tags = var.tags
-}
-
-resource "aws_secretsmanager_secret_version" "private_key" {
-  secret_id     = aws_secretsmanager_secret.private_key.id
-  secret_string = tls_private_key.user.private_key_pem
 }
 
 resource "aws_cloudwatch_log_group" "this" {
@@ -165,8 +154,4 @@ resource "aws_transfer_user" "this" {
   tags = var.tags
 }
 
-resource "aws_transfer_ssh_key" "this" {
-  server_id = aws_transfer_server.this.id
-  user_name = aws_transfer_user.this.user_name
-  body      = trimspace(tls_private_key.user.public_key_openssh)
-}
+# The user's SSH public key is registered by `meterflow sftp rotate-key`, with its private key.

@@ -27,8 +27,3 @@ output "secret_name" {
   description = "Name of the secret holding the user's private key."
   value       = aws_secretsmanager_secret.private_key.name
 }
-
-output "public_key_openssh" {
-  description = "The user's public key in OpenSSH format."
-  value       = tls_private_key.user.public_key_openssh
-}

@@ -6,9 +6,5 @@ terraform {
       source  = "hashicorp/aws"
       version = ">= 5.70, < 6.0"
     }
-    tls = {
-      source  = "hashicorp/tls"
-      version = ">= 4.0, < 5.0"
-    }
   }
 }

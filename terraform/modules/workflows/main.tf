@@ -117,7 +117,7 @@ resource "aws_sfn_state_machine" "this" {
   type     = "STANDARD"
   role_arn = aws_iam_role.this.arn
 
-  definition = templatefile("${path.root}/../state_machines/hes_export.asl.json", {
+  definition = templatefile("${path.module}/../../../state_machines/hes_export.asl.json", {
     export_jobs_queue_url      = var.export_jobs_queue_url
     file_requests_table        = var.file_requests_table_name
     max_concurrency            = var.max_concurrency
@@ -391,7 +391,7 @@ resource "aws_sfn_state_machine" "lake_ingest" {
   type     = "STANDARD"
   role_arn = aws_iam_role.lake["lake_ingest"].arn
 
-  definition = templatefile("${path.root}/../state_machines/lake_ingest.asl.json", {
+  definition = templatefile("${path.module}/../../../state_machines/lake_ingest.asl.json", {
     lake_jobs_queue_url       = var.lake_jobs_queue_url
     lake_files_table          = var.lake_files_table_name
     range_max_concurrency     = var.lake_tuning.range_max_concurrency
@@ -444,7 +444,7 @@ resource "aws_sfn_state_machine" "input_adapter" {
   type     = "STANDARD"
   role_arn = aws_iam_role.lake["input_adapter"].arn
 
-  definition = templatefile("${path.root}/../state_machines/input_adapter.asl.json", {
+  definition = templatefile("${path.module}/../../../state_machines/input_adapter.asl.json", {
     lake_jobs_queue_url          = var.lake_jobs_queue_url
     integrations_table           = var.integrations_table_name
     lake_files_table             = var.lake_files_table_name
@@ -518,7 +518,7 @@ resource "aws_sfn_state_machine" "historian_backfill" {
   type     = "STANDARD"
   role_arn = aws_iam_role.lake["historian_backfill"].arn
 
-  definition = templatefile("${path.root}/../state_machines/historian_backfill.asl.json", {
+  definition = templatefile("${path.module}/../../../state_machines/historian_backfill.asl.json", {
     lake_jobs_queue_url         = var.lake_jobs_queue_url
     site_dispatch_queue_url     = var.site_dispatch_queue_url
     bridge_jobs_table           = var.bridge_jobs_table_name
