@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from aws_xray_sdk.core import patch
 from chalice.app import Chalice, CloudWatchEvent, Rate, Request, Response, SQSEvent
 
-from meterflow.bridge_wiring import bridge_services
+from meterflow.bridge_wiring import BridgeSettings, bridge_services
 from meterflow.domain import bridge, services
 from meterflow.domain.errors import DomainError, InvalidInput
 from meterflow.domain.lake import ingest, integrations, queries
+from meterflow.lake_settings import LakeSettings
 from meterflow.lake_wiring import lake_services
+from meterflow.settings import Settings, check_settings
 from meterflow.wiring import hes_services
 from workers.bridge_jobs import bridge_handlers
 from workers.export_jobs import export_handlers
@@ -43,6 +46,22 @@ LATE_READS_QUEUE = os.environ.get("MF_LATE_READS_QUEUE_NAME", "meterflow-late-re
 SITE_DISPATCH_QUEUE = os.environ.get("MF_SITE_DISPATCH_QUEUE_NAME", "meterflow-site-dispatch")
 SITE_MESSAGES_QUEUE = os.environ.get("MF_SITE_MESSAGES_QUEUE_NAME", "meterflow-site-messages")
 SCHEDULER_RATE_MINUTES = int(os.environ.get("MF_SCHEDULER_RATE_MINUTES", "5"))
+
+
+def _only_inspected() -> bool:
+    """True when the Chalice CLI imports the app only to read its routes (``chalice package``)."""
+    if "chalice.cli" not in sys.modules:
+        return False  # Lambda, the local cloud's API and workers: serving
+    import click
+
+    context = click.get_current_context(silent=True)
+    return context is not None and context.command.name != "local"
+
+
+# Serving without its settings, the app would answer 500 on every request: refuse to start instead,
+# naming every missing variable.
+if not _only_inspected():
+    check_settings(Settings.from_env, LakeSettings.from_env, BridgeSettings.from_env)
 
 
 def _respond(action: Callable[[], tuple[int, dict[str, Any]]]) -> Response:

@@ -14,7 +14,7 @@ import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 import boto3
 from botocore.config import Config
@@ -30,6 +30,7 @@ from meterflow.adapters.clients import AwsClients, aws_clients
 from meterflow.adapters.messaging import StepFunctionsWorkflow, TaskTokenCallbacks
 from meterflow.domain.bridge import SitePublisher, TaskCallbacks
 from meterflow.domain.timeutil import utc_now
+from meterflow.settings import require_env
 
 PublishTransport = Literal["iot-data", "mqtt"]
 
@@ -49,12 +50,26 @@ class BridgeSettings:
     mqtt_key: str = ""
     mqtt_client_id: str = "meterflow-bridge"
 
+    REQUIRED_ENV: ClassVar[tuple[str, ...]] = (
+        "MF_BRIDGE_JOBS_TABLE",
+        "MF_BACKFILL_STATE_MACHINE_ARN",
+        "MF_INBOUND_BUCKET",
+    )
+    # MF_SITE_PUBLISH=mqtt publishes with the bridge's own certificate: without these it cannot connect.
+    MQTT_REQUIRED_ENV: ClassVar[tuple[str, ...]] = (
+        "MF_BRIDGE_MQTT_HOST",
+        "MF_BRIDGE_MQTT_CA",
+        "MF_BRIDGE_MQTT_CERT",
+        "MF_BRIDGE_MQTT_KEY",
+    )
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BridgeSettings:
         env = os.environ if env is None else env
         transport = env.get("MF_SITE_PUBLISH", "iot-data")
         if transport not in ("iot-data", "mqtt"):
             raise ValueError(f"MF_SITE_PUBLISH must be iot-data or mqtt, not {transport!r}")
+        require_env(cls.REQUIRED_ENV + (cls.MQTT_REQUIRED_ENV if transport == "mqtt" else ()), env)
         return cls(
             region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", "us-east-1")),
             bridge_jobs_table=env["MF_BRIDGE_JOBS_TABLE"],

@@ -10,9 +10,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 from meterflow.domain.timeutil import format_hes_time, parse_hes_time
+from meterflow.settings import require_env
 
 QueryEngineName = Literal["duckdb", "athena"]
 
@@ -39,9 +40,21 @@ class LakeSettings:
     # The simulated fleet's "now" (MF_FIXED_NOW), so the scheduler and the HES agree on time.
     fixed_now: datetime | None = None
 
+    REQUIRED_ENV: ClassVar[tuple[str, ...]] = (
+        "MF_INBOUND_BUCKET",
+        "MF_INTEGRATED_BUCKET",
+        "MF_LAKE_JOBS_QUEUE_URL",
+        "MF_INTEGRATIONS_TABLE",
+        "MF_LAKE_FILES_TABLE",
+        "MF_LAKE_INGEST_STATE_MACHINE_ARN",
+        "MF_INPUT_ADAPTER_STATE_MACHINE_ARN",
+        "MF_ALERTS_TOPIC_ARN",
+    )
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LakeSettings:
         env = os.environ if env is None else env
+        require_env(cls.REQUIRED_ENV, env)
         engine = env.get("MF_QUERY_ENGINE", "duckdb")
         if engine not in ("duckdb", "athena"):
             raise ValueError(f"MF_QUERY_ENGINE must be duckdb or athena, not {engine!r}")

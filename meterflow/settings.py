@@ -7,12 +7,53 @@ worker processes and API server, so code never needs to know where it runs.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
 from meterflow.domain.fleet import EventRates, FleetConfig
 from meterflow.domain.timeutil import parse_hes_time
+
+
+class MissingSettings(RuntimeError):
+    """Variables a runtime needs are not set (or empty); the message names every one of them."""
+
+    def __init__(self, missing: Iterable[str]) -> None:
+        self.missing = tuple(dict.fromkeys(missing))
+        super().__init__(
+            f"{len(self.missing)} environment variable(s) not set: {', '.join(self.missing)}. "
+            "Terraform sets them on the Lambda functions and `meterflow up` on its workers and API; "
+            "for `chalice local --stage local` the `local` stage of chalice_app/.chalice/config.json "
+            "holds them (`meterflow chalice-config` rewrites it from a running local cloud)."
+        )
+
+
+def require_env(names: Iterable[str], env: Mapping[str, str] | None = None) -> None:
+    """Raise :class:`MissingSettings` naming every one of ``names`` that ``env`` lacks or leaves empty."""
+    env = os.environ if env is None else env
+    missing = [name for name in names if not env.get(name)]
+    if missing:
+        raise MissingSettings(missing)
+
+
+def check_settings(
+    *loaders: Callable[[Mapping[str, str]], object], env: Mapping[str, str] | None = None
+) -> None:
+    """Run every settings loader (``Settings.from_env``...) and report all their missing variables at once.
+
+    A runtime calls this when it starts, so a missing variable stops it with one message naming
+    them all instead of failing each request. Invalid values raise as the loader raises them.
+    """
+    env = os.environ if env is None else env
+    missing: list[str] = []
+    for load in loaders:
+        try:
+            load(env)
+        except MissingSettings as error:
+            missing += error.missing
+    if missing:
+        raise MissingSettings(missing)
 
 
 @dataclass(frozen=True)
@@ -32,9 +73,18 @@ class Settings:
     # A fixed "now" makes a fleet's visible history reproducible (tests, demos); empty = wall clock.
     fixed_now: datetime | None = None
 
+    REQUIRED_ENV: ClassVar[tuple[str, ...]] = (
+        "MF_FILE_REQUESTS_TABLE",
+        "MF_FILE_REQUESTS_QUEUE_URL",
+        "MF_EXPORT_JOBS_QUEUE_URL",
+        "MF_EXPORTS_BUCKET",
+        "MF_EXPORT_STATE_MACHINE_ARN",
+    )
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
+        require_env(cls.REQUIRED_ENV, env)
         fleet = FleetConfig(
             meter_count=int(env.get("MF_FLEET_METER_COUNT", "10000")),
             interval_minutes=int(env.get("MF_FLEET_INTERVAL_MINUTES", "15")),

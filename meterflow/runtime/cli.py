@@ -1,9 +1,14 @@
-"""``meterflow``: run the local cloud (``up``), the end-to-end demo (``demo``), list ground truth."""
+"""``meterflow``: run the local cloud (``up``), the end-to-end demo (``demo``), list ground truth.
+
+``meterflow up`` serves until SIGINT (Ctrl-C) or SIGTERM, then stops the supervisors, the workers
+and the servers in that order, one line each, and exits 0: a requested stop is a success.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import signal
 import sys
 import threading
@@ -14,7 +19,17 @@ from typing import TYPE_CHECKING
 
 from meterflow.domain.fleet import FleetConfig
 from meterflow.domain.timeutil import parse_hes_time
-from meterflow.runtime.local_cloud import LocalCloud, LocalCloudConfig
+from meterflow.runtime.local_cloud import (
+    CHALICE_STAGE,
+    DEFAULT_CHALICE_CONFIG,
+    CloudNotRunning,
+    LocalCloud,
+    LocalCloudConfig,
+    chalice_stage,
+    chalice_stage_environment,
+    read_cloud_env,
+    write_chalice_stage,
+)
 from meterflow.stack import LakeTuning
 
 if TYPE_CHECKING:
@@ -28,6 +43,7 @@ def _cloud_config(args: argparse.Namespace) -> LocalCloudConfig:
         moto_port=args.moto_port,
         api_port=args.api_port,
         sftp_port=args.sftp_port,
+        mqtt_port=args.mqtt_port or None,
         stack_name=args.stack_name,
         state_dir=Path(args.state_dir),
         fleet=FleetConfig(meter_count=args.meters, seed=args.seed),
@@ -44,6 +60,9 @@ def _add_cloud_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--moto-port", type=int, default=5050, help="port of the embedded moto server (default 5050)"
     )
+    parser.add_argument(
+        "--mqtt-port", type=int, default=8883, help="MQTT (TLS) port of the broker (default 8883; 0: any)"
+    )
     parser.add_argument("--stack-name", default="meterflow", help="prefix of every resource name")
     parser.add_argument("--state-dir", default=".meterflow", help="where host keys and known_hosts live")
     parser.add_argument("--meters", type=int, default=10_000, help="fleet size (default 10,000)")
@@ -51,19 +70,94 @@ def _add_cloud_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=2, help="export worker processes (default 2)")
 
 
+def _chalice_local_hint(cloud: LocalCloud) -> str:
+    config = DEFAULT_CHALICE_CONFIG
+    if not config.is_file():
+        return ""
+    chalice = Path(sys.executable).with_name("chalice")
+    binary = "chalice" if shutil.which("chalice") == str(chalice) or not chalice.exists() else chalice
+    command = f"cd {config.parent.parent} && {binary} local --stage {CHALICE_STAGE} --port 8001"
+    wanted = chalice_stage_environment(cloud.runtime_env, config.parent.parent)
+    lines = ["", "For `chalice local` (the same API, reloaded on every edit) in another shell:"]
+    if chalice_stage(config) != wanted:
+        lines.append(
+            f"  meterflow chalice-config --state-dir {cloud.config.state_dir}   # {config} holds the "
+            f"default stack's {CHALICE_STAGE} stage; this writes this cloud's (do not commit it)"
+        )
+    return "\n".join([*lines, f"  {command}"])
+
+
 def cmd_up(args: argparse.Namespace) -> int:
-    cloud = LocalCloud(_cloud_config(args)).start()
-    print(cloud.describe(), flush=True)
-    print("\nPress Ctrl-C to stop.", flush=True)
+    """Serve until SIGINT or SIGTERM; then stop everything in order and exit 0."""
+    cloud = LocalCloud(_cloud_config(args))
     stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    received: list[str] = []
+
+    def interrupt_start(signum: int, _frame: object) -> None:
+        received.append(signal.Signals(signum).name)
+        raise KeyboardInterrupt
+
+    def request_stop(signum: int, _frame: object) -> None:
+        received.append(signal.Signals(signum).name)
+        stopping.set()  # a second signal while stopping changes nothing: the stop is bounded
+
+    started = time.monotonic()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, interrupt_start)
     try:
+        cloud.start()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, request_stop)
+    except KeyboardInterrupt:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, request_stop)
+        print(f"\n{received[0] if received else 'SIGINT'} while starting: stopping...", flush=True)
+    except BaseException:
+        cloud.stop()  # what did start must not outlive the error
+        raise
+    else:
+        print(cloud.describe(), flush=True)
+        hint = _chalice_local_hint(cloud)
+        if hint:
+            print(hint, flush=True)
+        print(f"\nUp in {time.monotonic() - started:.0f} s. Press Ctrl-C to stop.", flush=True)
         while not stopping.wait(1):
             pass
-    except KeyboardInterrupt:
-        pass
-    print("\nStopping...", flush=True)
-    cloud.stop()
+        print(f"\n{received[0]}: stopping...", flush=True)
+    stop_started = time.monotonic()
+    cloud.stop(report=lambda line: print(f"  {line}", flush=True))
+    print(f"Stopped in {time.monotonic() - stop_started:.1f} s.", flush=True)
+    return 0
+
+
+def cmd_chalice_config(args: argparse.Namespace) -> int:
+    """Write the running local cloud's settings into the ``local`` stage of the Chalice config."""
+    config = Path(args.config)
+    if not config.is_file():
+        print(
+            f"no Chalice config at {config}: run this from the repository root or pass --config",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        environment = chalice_stage_environment(read_cloud_env(Path(args.state_dir)), config.parent.parent)
+    except CloudNotRunning as error:
+        print(f"{error}: start it with `make up` (or `meterflow up --state-dir ...`)", file=sys.stderr)
+        return 2
+    current = chalice_stage(config, args.stage)
+    changed = sorted(
+        key for key in environment.keys() | current.keys() if current.get(key) != environment.get(key)
+    )
+    if args.check:
+        if changed:
+            print(f"the {args.stage} stage of {config} differs from the running cloud: {', '.join(changed)}")
+            return 1
+        print(f"the {args.stage} stage of {config} matches the running cloud")
+        return 0
+    if write_chalice_stage(config, environment, args.stage):
+        print(f"rewrote the {args.stage} stage of {config}: {', '.join(changed)}")
+    else:
+        print(f"the {args.stage} stage of {config} already matches the running cloud")
     return 0
 
 
@@ -239,6 +333,28 @@ def cmd_historian_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sftp_rotate_key(args: argparse.Namespace) -> int:
+    """Against whatever cloud the AWS environment names (AWS, LocalStack, moto): never a local branch."""
+    import boto3
+
+    from meterflow.runtime.sftp_keys import rotate_sftp_key
+
+    session = boto3.session.Session()
+    rotation = rotate_sftp_key(
+        session.client("secretsmanager"),
+        session.client("transfer"),
+        args.stack_name,
+        server_id=args.server_id,
+        user_name=args.user_name,
+    )
+    print(
+        f"SFTP user {rotation.user_name} on {rotation.server_id}: key {rotation.ssh_public_key_id} "
+        f"installed, private key stored in {args.stack_name}/sftp/private_key, "
+        f"{len(rotation.removed_key_ids)} older key(s) removed"
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     parser = argparse.ArgumentParser(prog="meterflow", description=__doc__)
@@ -247,6 +363,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     up = commands.add_parser("up", help="start the local cloud and keep it serving until Ctrl-C")
     _add_cloud_options(up)
     up.set_defaults(func=cmd_up)
+
+    chalice_config = commands.add_parser(
+        "chalice-config",
+        help="write the running local cloud's settings into the local stage of the Chalice config, "
+        "for `chalice local --stage local`",
+    )
+    chalice_config.add_argument("--state-dir", default=".meterflow", help="the running cloud's --state-dir")
+    chalice_config.add_argument("--config", default=str(DEFAULT_CHALICE_CONFIG), help="the config.json")
+    chalice_config.add_argument("--stage", default=CHALICE_STAGE)
+    chalice_config.add_argument(
+        "--check", action="store_true", help="only compare: exit 1 when the stage differs, without writing"
+    )
+    chalice_config.set_defaults(func=cmd_chalice_config)
 
     demo = commands.add_parser(
         "demo", help="start the local cloud, run the HES scenario, print a summary, stop"
@@ -281,6 +410,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     seed.add_argument("--meters", type=int, default=10_000)
     seed.add_argument("--seed", type=int, default=20_230_227)
     seed.set_defaults(func=cmd_historian_seed)
+
+    sftp = commands.add_parser("sftp", help="the deployed stack's SFTP endpoint").add_subparsers(
+        dest="sftp_command", required=True
+    )
+    rotate = sftp.add_parser(
+        "rotate-key",
+        help="make a new key pair for the SFTP user: private key to <stack>/sftp/private_key, public key to "
+        "the Transfer Family user, older keys removed (run after the first terraform apply, then to rotate)",
+    )
+    rotate.add_argument("--stack-name", default="meterflow", help="the stack_name Terraform was applied with")
+    rotate.add_argument(
+        "--server-id", help="the Transfer Family server (default: the one tagged <stack>-sftp)"
+    )
+    rotate.add_argument("--user-name", default="sftp-user")
+    rotate.set_defaults(func=cmd_sftp_rotate_key)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

@@ -4,14 +4,22 @@
 on (or uses the cloud that ``AWS_ENDPOINT_URL`` already names, such as LocalStack), creates every
 resource of :mod:`meterflow.stack`, starts the worker host (the stand-in for Lambda's SQS event
 source mappings), serves the Chalice app over HTTP and the export bucket over SFTP.
+
+Once up, it writes the settings it gives its workers and API to ``<state_dir>/cloud-env.json``, from
+which :func:`write_chalice_stage` fills the ``local`` stage of ``chalice_app/.chalice/config.json``
+(``meterflow chalice-config``), so ``chalice local --stage local`` serves the same API.
+``stop()`` ends the supervisors first, then the workers, then the servers.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
 import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +33,13 @@ from meterflow.domain.fleet import FleetConfig
 from meterflow.domain.timeutil import format_hes_time
 from meterflow.lake_settings import LakeSettings
 from meterflow.runtime.bootstrap import bootstrap
-from meterflow.runtime.mqtt_broker import BrokerIdentity, LocalBroker, mqtt_client_options, start_local_broker
+from meterflow.runtime.mqtt_broker import (
+    BrokerIdentity,
+    LocalBroker,
+    MqttClientOptions,
+    mqtt_client_options,
+    start_local_broker,
+)
 from meterflow.runtime.sftp_server import S3SftpServer
 from meterflow.runtime.site_bridge import SiteMessageBridge
 from meterflow.runtime.ssh_keys import generate_ssh_keypair
@@ -37,6 +51,15 @@ logger = logging.getLogger("meterflow.localcloud")
 
 SFTP_USER = "sftp-user"
 _LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "meterflow-local", "AWS_SECRET_ACCESS_KEY": "meterflow-local"}
+CLOUD_ENV_FILE = "cloud-env.json"
+# Relative to the repository root, where `make up` runs.
+DEFAULT_CHALICE_CONFIG = Path("chalice_app") / ".chalice" / "config.json"
+CHALICE_STAGE = "local"
+# Settings that are paths: a Chalice stage holds them relative to its project directory, where
+# `chalice local` runs, so the committed stage works in every checkout.
+_PATH_VARIABLES = ("MF_BRIDGE_MQTT_CA", "MF_BRIDGE_MQTT_CERT", "MF_BRIDGE_MQTT_KEY")
+# Runtime settings that are not the stack's: `chalice local` keeps its own log level.
+_NOT_STAGE_VARIABLES = ("MF_LOG_LEVEL",)
 
 
 def free_port() -> int:
@@ -63,12 +86,69 @@ def lake_settings_for(spec: StackSpec, lake_jobs_queue_url: str) -> LakeSettings
     )
 
 
+class CloudNotRunning(RuntimeError):
+    """No running local cloud has written its settings to the state directory."""
+
+
+def read_cloud_env(state_dir: Path) -> dict[str, str]:
+    """The settings a running local cloud wrote to ``state_dir`` (what its workers and API are given)."""
+    path = state_dir / CLOUD_ENV_FILE
+    try:
+        written = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CloudNotRunning(f"no local cloud is running with state directory {state_dir}") from None
+    try:
+        os.kill(int(written["pid"]), 0)
+    except ProcessLookupError:
+        raise CloudNotRunning(f"the local cloud that wrote {path} (pid {written['pid']}) is gone") from None
+    except PermissionError:
+        pass  # alive, another user's
+    return dict(written["environment"])
+
+
+def chalice_stage_environment(runtime_env: Mapping[str, str], project_dir: Path) -> dict[str, str]:
+    """A Chalice stage's ``environment_variables`` for a local cloud's runtime settings.
+
+    Its ``MF_*`` and ``AWS_*`` variables (endpoint, region, credentials), sorted; paths relative to
+    the Chalice project directory, where ``chalice local`` runs.
+    """
+    stage: dict[str, str] = {}
+    for key, value in sorted(runtime_env.items()):
+        if not key.startswith(("MF_", "AWS_")) or key in _NOT_STAGE_VARIABLES:
+            continue
+        if key in _PATH_VARIABLES and value:
+            value = os.path.relpath(Path(value).resolve(), project_dir.resolve())
+        stage[key] = value
+    return stage
+
+
+def chalice_stage(config_path: Path, stage: str = CHALICE_STAGE) -> dict[str, str]:
+    """The ``environment_variables`` of one stage of a Chalice ``config.json``."""
+    config = json.loads(config_path.read_text())
+    return dict(config.get("stages", {}).get(stage, {}).get("environment_variables", {}))
+
+
+def write_chalice_stage(
+    config_path: Path, environment: Mapping[str, str], stage: str = CHALICE_STAGE
+) -> bool:
+    """Set one stage's ``environment_variables``, the rest of the file unchanged; False if already so."""
+    config = json.loads(config_path.read_text())
+    variables = config.setdefault("stages", {}).setdefault(stage, {})
+    if variables.get("environment_variables") == dict(environment):
+        return False
+    variables["environment_variables"] = dict(environment)
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
+    return True
+
+
 @dataclass(frozen=True)
 class LocalCloudConfig:
     host: str = "127.0.0.1"
     moto_port: int = 5050
     api_port: int = 8000
     sftp_port: int = 2222
+    # None: the broker picks a free port.
+    mqtt_port: int | None = 8883
     stack_name: str = "meterflow"
     region: str = "us-east-1"
     state_dir: Path = Path(".meterflow")
@@ -89,7 +169,9 @@ class LocalCloudConfig:
     endpoint_url: str | None = None
 
     def with_free_ports(self) -> LocalCloudConfig:
-        return replace(self, moto_port=free_port(), api_port=free_port(), sftp_port=free_port())
+        return replace(
+            self, moto_port=free_port(), api_port=free_port(), sftp_port=free_port(), mqtt_port=None
+        )
 
 
 class LocalCloud:
@@ -112,73 +194,29 @@ class LocalCloud:
         self.broker: LocalBroker | None = None
         self.bridge_settings: BridgeSettings | None = None
         self._site_bridge: SiteMessageBridge | None = None
+        # What the workers and the API are given: every MF_* setting and the AWS endpoint variables.
+        self.runtime_env: dict[str, str] = {}
 
     # --------------------------------------------------------------------------------- lifecycle
     def start(self) -> LocalCloud:
         config = self.config
         config.state_dir.mkdir(parents=True, exist_ok=True)
-        environment = {
-            "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_REGION": config.region,
-            "AWS_DEFAULT_REGION": config.region,
-            # The recorder needs a daemon and a Lambda context; locally the SDK's own switch turns it off.
-            "AWS_XRAY_SDK_ENABLED": "false",
-            "MF_LOG_LEVEL": os.environ.get("MF_LOG_LEVEL", "WARNING"),
-        }
-        if self.embedded:
-            environment.update(_LOCAL_CREDENTIALS)
-            # moto's Step Functions runner calls its own services at http://localhost:$MOTO_PORT.
-            environment["MOTO_PORT"] = str(config.moto_port)
+        environment = self.aws_environment()
         os.environ.update(environment)
         if self.embedded:
             self._start_moto()
 
         self.clients = aws_clients(config.region)
-        account_id = self.clients_account_id()
-        self.spec = stack_spec(
-            config.stack_name,
-            config.region,
-            account_id,
-            config.tuning,
-            queue_endpoint=self.endpoint_url,
-            lake=config.lake,
-            bridge=config.bridge,
-        )
+        self.spec = self.stack_spec_for(self.clients_account_id())
         user_key = generate_ssh_keypair()
         queue_urls = bootstrap(self.spec, self.clients, user_key.private_pem)
-        self.settings = Settings(
-            stack_name=config.stack_name,
-            region=config.region,
-            file_requests_table=self.spec.table("file_requests").name,
-            file_requests_queue_url=queue_urls["file_requests"],
-            export_jobs_queue_url=queue_urls["export_jobs"],
-            exports_bucket=self.spec.bucket("hes_exports").name,
-            export_state_machine_arn=self.spec.state_machine_arn("hes_export"),
-            fleet=config.fleet,
-            export_chunk_records=config.export_chunk_records,
-            heartbeat_interval_seconds=config.heartbeat_interval_seconds,
-            fixed_now=config.fixed_now,
+        self._start_broker()
+        assert self.broker is not None
+        runtime_env = self.runtime_environment(
+            queue_urls, mqtt_client_options(BrokerIdentity.bridge(), self.broker)
         )
-        spec = self.spec
-        self.lake_settings = replace(
-            lake_settings_for(spec, queue_urls["lake_jobs"]),
-            late_threshold_minutes=config.late_threshold_minutes,
-            range_min_bytes=config.range_min_bytes,
-            heartbeat_interval_seconds=config.heartbeat_interval_seconds,
-            fixed_now=config.fixed_now,
-        )
-        runtime_env = {
-            **environment,
-            **self.settings.to_env(),
-            **self.lake_settings.to_env(),
-            "MF_FILE_REQUESTS_QUEUE_NAME": spec.queue("file_requests").name,
-            "MF_EXPORT_JOBS_QUEUE_NAME": spec.queue("export_jobs").name,
-            "MF_LAKE_JOBS_QUEUE_NAME": spec.queue("lake_jobs").name,
-            "MF_UNCOMPRESSED_OBJECTS_QUEUE_NAME": spec.queue("uncompressed_objects").name,
-            "MF_LATE_READS_QUEUE_NAME": spec.queue("late_reads").name,
-        }
-        runtime_env.update(self._start_broker(queue_urls))
         os.environ.update(runtime_env)
+        self.runtime_env = runtime_env
 
         self.workers = WorkerHost(self._bindings(queue_urls), {**os.environ, **runtime_env})
         self.workers.start()
@@ -187,7 +225,106 @@ class LocalCloud:
         self._start_sftp(user_key.public_openssh)
         self._start_scheduler()
         self._start_site_bridge(queue_urls["site_messages"])
+        self._write_cloud_env()
         return self
+
+    @property
+    def cloud_env_path(self) -> Path:
+        return self.config.state_dir / CLOUD_ENV_FILE
+
+    def _write_cloud_env(self) -> None:
+        """The settings of this cloud, for `meterflow chalice-config` in another shell (paths absolute)."""
+        environment = {
+            key: str(Path(value).resolve()) if key in _PATH_VARIABLES and value else value
+            for key, value in self.runtime_env.items()
+        }
+        self.cloud_env_path.write_text(
+            json.dumps({"pid": os.getpid(), "environment": environment}, indent=2, sort_keys=True) + "\n"
+        )
+
+    def aws_environment(self) -> dict[str, str]:
+        """The AWS SDK's variables for this cloud: endpoint, region and, for moto, credentials."""
+        environment = {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_REGION": self.config.region,
+            "AWS_DEFAULT_REGION": self.config.region,
+            # The recorder needs a daemon and a Lambda context; locally the SDK's own switch turns it off.
+            "AWS_XRAY_SDK_ENABLED": "false",
+            "MF_LOG_LEVEL": os.environ.get("MF_LOG_LEVEL", "WARNING"),
+        }
+        if self.embedded:
+            environment.update(_LOCAL_CREDENTIALS)
+            # moto's Step Functions runner calls its own services at http://localhost:$MOTO_PORT.
+            environment["MOTO_PORT"] = str(self.config.moto_port)
+        return environment
+
+    def stack_spec_for(self, account_id: str) -> StackSpec:
+        config = self.config
+        return stack_spec(
+            config.stack_name,
+            config.region,
+            account_id,
+            config.tuning,
+            queue_endpoint=self.endpoint_url,
+            lake=config.lake,
+            bridge=config.bridge,
+        )
+
+    def runtime_environment(self, queue_urls: Mapping[str, str], bridge: MqttClientOptions) -> dict[str, str]:
+        """Every variable the workers and the API get (and ``settings``, ``lake_settings``...).
+
+        A function of the configuration, the stack, its queue URLs and the bridge's broker options
+        only, so the ``local`` Chalice stage of the default stack can be checked without starting it.
+        """
+        config, spec = self.config, self.spec
+        assert spec is not None
+        self.settings = Settings(
+            stack_name=config.stack_name,
+            region=config.region,
+            file_requests_table=spec.table("file_requests").name,
+            file_requests_queue_url=queue_urls["file_requests"],
+            export_jobs_queue_url=queue_urls["export_jobs"],
+            exports_bucket=spec.bucket("hes_exports").name,
+            export_state_machine_arn=spec.state_machine_arn("hes_export"),
+            fleet=config.fleet,
+            export_chunk_records=config.export_chunk_records,
+            heartbeat_interval_seconds=config.heartbeat_interval_seconds,
+            fixed_now=config.fixed_now,
+        )
+        self.lake_settings = replace(
+            lake_settings_for(spec, queue_urls["lake_jobs"]),
+            late_threshold_minutes=config.late_threshold_minutes,
+            range_min_bytes=config.range_min_bytes,
+            heartbeat_interval_seconds=config.heartbeat_interval_seconds,
+            fixed_now=config.fixed_now,
+        )
+        # What the bridge publishes site jobs with: the broker sites connect to (IoT Core's role).
+        self.bridge_settings = BridgeSettings(
+            region=spec.region,
+            bridge_jobs_table=spec.table("bridge_jobs").name,
+            backfill_state_machine_arn=spec.state_machine_arn("historian_backfill"),
+            inbound_bucket=spec.bucket("inbound").name,
+            site_publish="mqtt",
+            mqtt_host=bridge.host,
+            mqtt_port=bridge.port,
+            mqtt_ca=str(bridge.ca_path),
+            mqtt_cert=str(bridge.cert_path),
+            mqtt_key=str(bridge.key_path),
+            mqtt_client_id=bridge.client_id,
+        )
+        return {
+            **self.aws_environment(),
+            **self.settings.to_env(),
+            **self.lake_settings.to_env(),
+            **self.bridge_settings.to_env(),
+            "MF_FILE_REQUESTS_QUEUE_NAME": spec.queue("file_requests").name,
+            "MF_EXPORT_JOBS_QUEUE_NAME": spec.queue("export_jobs").name,
+            "MF_LAKE_JOBS_QUEUE_NAME": spec.queue("lake_jobs").name,
+            "MF_UNCOMPRESSED_OBJECTS_QUEUE_NAME": spec.queue("uncompressed_objects").name,
+            "MF_LATE_READS_QUEUE_NAME": spec.queue("late_reads").name,
+            "MF_SITE_DISPATCH_QUEUE_NAME": spec.queue("site_dispatch").name,
+            "MF_SITE_MESSAGES_QUEUE_NAME": spec.queue("site_messages").name,
+        }
 
     def clients_account_id(self) -> str:
         assert self.clients is not None
@@ -356,30 +493,11 @@ class LocalCloud:
         self.sftp.start()
         self.sftp.write_known_hosts(self.known_hosts_path)
 
-    def _start_broker(self, queue_urls: dict[str, str]) -> dict[str, str]:
-        """The MQTT broker sites connect to (IoT Core's role), and the bridge's settings for it."""
-        assert self.spec is not None
-        bridge = BrokerIdentity.bridge()
-        self.broker = start_local_broker(self.config.state_dir / "mqtt", [bridge])
-        options = mqtt_client_options(bridge, self.broker)
-        self.bridge_settings = BridgeSettings(
-            region=self.spec.region,
-            bridge_jobs_table=self.spec.table("bridge_jobs").name,
-            backfill_state_machine_arn=self.spec.state_machine_arn("historian_backfill"),
-            inbound_bucket=self.spec.bucket("inbound").name,
-            site_publish="mqtt",
-            mqtt_host=options.host,
-            mqtt_port=options.port,
-            mqtt_ca=str(options.ca_path),
-            mqtt_cert=str(options.cert_path),
-            mqtt_key=str(options.key_path),
-            mqtt_client_id=options.client_id,
+    def _start_broker(self) -> None:
+        """The MQTT broker sites connect to (IoT Core's role)."""
+        self.broker = start_local_broker(
+            self.config.state_dir / "mqtt", [BrokerIdentity.bridge()], port=self.config.mqtt_port
         )
-        return {
-            **self.bridge_settings.to_env(),
-            "MF_SITE_DISPATCH_QUEUE_NAME": self.spec.queue("site_dispatch").name,
-            "MF_SITE_MESSAGES_QUEUE_NAME": self.spec.queue("site_messages").name,
-        }
 
     def _start_site_bridge(self, site_messages_queue_url: str) -> None:
         """What the IoT topic rules do in AWS: site messages from the broker onto the SQS queue."""
@@ -417,21 +535,92 @@ class LocalCloud:
             "MF_MQTT_KEY_FILE": str(options.key_path),
         }
 
-    def stop(self) -> None:
+    def stop(self, report: Callable[[str], None] | None = None) -> None:
+        """Stop the scheduler and the worker host (supervisor, then workers), then the servers.
+
+        ``report`` is called with one line per component stopped. A component that fails to stop is
+        reported and skipped, so the others still stop; each step is bounded (a few seconds).
+        """
+        steps: list[tuple[str, Callable[[], str]]] = [
+            ("scheduler", self._stop_scheduler),
+            ("worker host", self._stop_workers),
+            ("API", self._stop_api),
+            ("SFTP server", self._stop_sftp),
+            ("site bridge", self._stop_site_bridge),
+            ("MQTT broker", self._stop_broker),
+            ("moto server", self._stop_moto),
+        ]
+        for component, step in steps:
+            started = time.monotonic()
+            try:
+                detail = step()
+            except Exception as error:
+                logger.debug("stopping the %s failed", component, exc_info=True)
+                line = f"could not stop the {component}: {type(error).__name__}: {error}"
+            else:
+                if not detail:
+                    continue  # never started
+                line = f"stopped {component} ({detail}) in {time.monotonic() - started:.1f} s"
+            if report is not None:
+                report(line)
+        self.cloud_env_path.unlink(missing_ok=True)
+
+    def _stop_scheduler(self) -> str:
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is None:
+            return ""
         self._scheduler_stop.set()
-        if self._site_bridge is not None:
-            self._site_bridge.stop()
-        if self.sftp is not None:
-            self.sftp.stop()
-        if self._api_server is not None:
-            self._api_server.shutdown()
-            self._api_server.server.server_close()
-        if self.workers is not None:
-            self.workers.stop()
-        if self.broker is not None:
-            self.broker.stop()
-        if self._moto is not None:
-            self._moto.stop()
+        scheduler.join(5)  # a tick in progress finishes its boto3 calls
+        return f"every {self.config.scheduler_interval_seconds:g} s"
+
+    def _stop_workers(self) -> str:
+        workers, self.workers = self.workers, None
+        if workers is None:
+            return ""
+        stopped = workers.stop()
+        signalled = ((stopped.terminated, "terminated after the grace period"), (stopped.killed, "killed"))
+        extra = "".join(f", {count} {what}" for count, what in signalled if count)
+        return f"{stopped.queues} queues, {stopped.processes} processes{extra}"
+
+    def _stop_api(self) -> str:
+        server, self._api_server = self._api_server, None
+        if server is None:
+            return ""
+        server.shutdown()
+        server.server.server_close()
+        return self.api_url
+
+    def _stop_sftp(self) -> str:
+        sftp = self.sftp
+        if sftp is None or not sftp.running:
+            return ""
+        sftp.stop()
+        return f"{self.config.host}:{sftp.port}"
+
+    def _stop_site_bridge(self) -> str:
+        bridge, self._site_bridge = self._site_bridge, None
+        if bridge is None:
+            return ""
+        bridge.stop()
+        return "MQTT to SQS"
+
+    def _stop_broker(self) -> str:
+        broker = self.broker
+        if broker is None:
+            return ""
+        try:
+            where = f"{broker.kind} on {broker.host}:{broker.port}"
+        except RuntimeError:
+            return ""  # not started
+        broker.stop()
+        return where
+
+    def _stop_moto(self) -> str:
+        moto, self._moto = self._moto, None
+        if moto is None:
+            return ""
+        moto.stop()
+        return self.endpoint_url
 
     def __enter__(self) -> LocalCloud:
         return self.start()
@@ -443,6 +632,12 @@ class LocalCloud:
     @property
     def api_url(self) -> str:
         return f"http://{self.config.host}:{self.config.api_port}"
+
+    def _broker_lines(self) -> list[str]:
+        broker = self.broker
+        if broker is None:
+            return []
+        return [f"  MQTT broker       {broker.kind} on {broker.host}:{broker.port} (mutual TLS)"]
 
     def describe(self) -> str:
         assert self.spec is not None and self.sftp is not None
@@ -458,6 +653,7 @@ class LocalCloud:
             f"({'embedded moto server' if self.embedded else 'external'})",
             f"  Fleet             {fleet.meter_count:,} meters every {fleet.interval_minutes} min "
             f"from {format_hes_time(fleet.start)} (seed {fleet.seed})",
+            *self._broker_lines(),
             "",
             "For aws / boto3 in another shell:",
             f"  export AWS_ENDPOINT_URL={self.endpoint_url} AWS_REGION={self.config.region}",

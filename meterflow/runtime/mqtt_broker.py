@@ -510,6 +510,9 @@ class MosquittoBroker(_ManagedBroker):
                 stdin=subprocess.DEVNULL,
                 stdout=console,
                 stderr=subprocess.STDOUT,
+                # Its own process group: a Ctrl-C in the terminal reaches the owner, which stops the
+                # broker after the clients that use it (site bridge, workers), not before them.
+                process_group=0,
             )
         self._process = process
         # A broker its owner forgot to stop (or an interpreter exiting on an error) must not outlive

@@ -56,10 +56,14 @@ def rotate_sftp_key(
     imported = transfer.import_ssh_public_key(
         ServerId=server_id, UserName=user_name, SshPublicKeyBody=key_pair.public_openssh
     )["SshPublicKeyId"]
-    secretsmanager.put_secret_value(SecretId=f"{stack_name}/sftp/private_key", SecretString=key_pair.private_pem)
+    secretsmanager.put_secret_value(
+        SecretId=f"{stack_name}/sftp/private_key", SecretString=key_pair.private_pem
+    )
     removed = []
     for key in earlier:
-        transfer.delete_ssh_public_key(ServerId=server_id, UserName=user_name, SshPublicKeyId=key["SshPublicKeyId"])
+        transfer.delete_ssh_public_key(
+            ServerId=server_id, UserName=user_name, SshPublicKeyId=key["SshPublicKeyId"]
+        )
         removed.append(str(key["SshPublicKeyId"]))
     return SftpKeyRotation(
         server_id=server_id,

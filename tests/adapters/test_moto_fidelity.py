@@ -180,9 +180,12 @@ def test_stepfunctions_lists_published_versions_newest_first(client: ClientFacto
     sfn = client("stepfunctions")
     role = "arn:aws:iam::123456789012:role/fidelity"
     unpublished = sfn.create_state_machine(name="fidelity-draft", definition=VALID_DEFINITION, roleArn=role)
-    assert sfn.list_state_machine_versions(stateMachineArn=unpublished["stateMachineArn"])[
-        "stateMachineVersions"
-    ] == []
+    assert (
+        sfn.list_state_machine_versions(stateMachineArn=unpublished["stateMachineArn"])[
+            "stateMachineVersions"
+        ]
+        == []
+    )
     arn = sfn.create_state_machine(
         name="fidelity-versions", definition=VALID_DEFINITION, roleArn=role, publish=True
     )["stateMachineArn"]

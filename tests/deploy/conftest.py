@@ -95,7 +95,10 @@ DEPLOYMENT = Deployment(
         scheduler_rate_minutes=1,
     ),
     bridge=BridgeTuning(
-        site_timeout_seconds=1_800, site_heartbeat_seconds=30, site_retry_interval_seconds=10, site_max_attempts=3
+        site_timeout_seconds=1_800,
+        site_heartbeat_seconds=30,
+        site_retry_interval_seconds=10,
+        site_max_attempts=3,
     ),
 )
 

@@ -92,7 +92,10 @@ class StackReader:
             facts[name] = TableFacts(
                 key_schema=tuple((key["AttributeName"], key["KeyType"]) for key in table["KeySchema"]),
                 attribute_types=tuple(
-                    sorted((item["AttributeName"], item["AttributeType"]) for item in table["AttributeDefinitions"])
+                    sorted(
+                        (item["AttributeName"], item["AttributeType"])
+                        for item in table["AttributeDefinitions"]
+                    )
                 ),
                 ttl_attribute=ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") == "ENABLED" else None,
                 billing_mode=table.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED"),

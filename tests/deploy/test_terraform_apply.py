@@ -20,7 +20,16 @@ from tests.support.terraform import managed_resources
 
 pytestmark = pytest.mark.deploy
 
-ASPECTS = ("queues", "tables", "buckets", "notifications", "event_rules", "state_machines", "secrets", "topics")
+ASPECTS = (
+    "queues",
+    "tables",
+    "buckets",
+    "notifications",
+    "event_rules",
+    "state_machines",
+    "secrets",
+    "topics",
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +44,9 @@ def local_aspects(local_runtime_cloud: MotoProcess, deployment: Deployment) -> d
 
 def test_every_planned_resource_is_applied(applied_stack: AppliedStack) -> None:
     # THEN apply reports every resource of the plan as added, and the state holds them all
-    added = re.search(r"Apply complete! Resources: (\d+) added, (\d+) changed, (\d+) destroyed", applied_stack.apply_output)
+    added = re.search(
+        r"Apply complete! Resources: (\d+) added, (\d+) changed, (\d+) destroyed", applied_stack.apply_output
+    )
     assert added is not None, applied_stack.apply_output[-3000:]
     assert int(added.group(1)) == applied_stack.planned_resources
     assert len(managed_resources(applied_stack.state())) == applied_stack.planned_resources
@@ -80,14 +91,19 @@ def _alarm_dimensions(alarm: dict[str, Any]) -> dict[str, str]:
     return {dimension["Name"]: dimension["Value"] for dimension in alarm.get("Dimensions", [])}
 
 
-def test_alarms_watch_every_dlq_state_machine_and_function(applied_stack: AppliedStack, deployment: Deployment) -> None:
+def test_alarms_watch_every_dlq_state_machine_and_function(
+    applied_stack: AppliedStack, deployment: Deployment
+) -> None:
     spec: StackSpec = deployment.spec()
     cloudwatch = applied_stack.cloud.client("cloudwatch")
     alarms = cloudwatch.describe_alarms(AlarmNamePrefix=f"{deployment.stack_name}-")["MetricAlarms"]
     topic = f"arn:aws:sns:{deployment.region}:{deployment.account_id}:{spec.topic('alerts').name}"
     assert alarms, "no alarms"
     assert all(alarm["AlarmActions"] == [topic] for alarm in alarms)
-    watched = {(alarm["Namespace"], alarm["MetricName"], *sorted(_alarm_dimensions(alarm).values())) for alarm in alarms}
+    watched = {
+        (alarm["Namespace"], alarm["MetricName"], *sorted(_alarm_dimensions(alarm).values()))
+        for alarm in alarms
+    }
     # every DLQ: a message there is data the stack could not process
     for queue in spec.queues:
         assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible", queue.dlq_name) in watched
@@ -107,7 +123,9 @@ def test_alarms_watch_every_dlq_state_machine_and_function(applied_stack: Applie
             assert ("AWS/Lambda", metric, function) in watched, (metric, function)
 
 
-def test_sftp_key_pair_is_installed_outside_terraform(applied_stack: AppliedStack, deployment: Deployment) -> None:
+def test_sftp_key_pair_is_installed_outside_terraform(
+    applied_stack: AppliedStack, deployment: Deployment
+) -> None:
     from meterflow.runtime.sftp_keys import rotate_sftp_key
 
     # GIVEN the applied stack: the secret exists, without a value, and the user has no key
@@ -143,7 +161,9 @@ def test_destroy_leaves_nothing(applied_stack: AppliedStack, deployment: Deploym
     assert managed_resources(applied_stack.state()) == []
     remaining = {
         aspect: facts
-        for aspect, facts in StackReader(applied_stack.cloud.clients(), deployment.stack_name).aspects().items()
+        for aspect, facts in StackReader(applied_stack.cloud.clients(), deployment.stack_name)
+        .aspects()
+        .items()
         if facts
     }
     assert remaining == {}
@@ -170,7 +190,9 @@ def test_comparison_fails_when_terraform_drifts(
             "      max_receive_count          = 5\n"
         )
         assert original in text, "the mutation no longer applies: update it"
-        locals_tf.write_text(text.replace(original, original.replace("count          = 5", "count          = 4")))
+        locals_tf.write_text(
+            text.replace(original, original.replace("count          = 5", "count          = 4"))
+        )
         # WHEN only the queues are applied
         terraform.apply(targets=["module.queues"])
         applied = StackReader(cloud.clients(), deployment.stack_name).queues()

@@ -26,13 +26,17 @@ def test_terraform_is_formatted() -> None:
 
 
 @pytest.mark.parametrize(
-    "module", [path.relative_to(TERRAFORM_DIR).as_posix() for path in module_dirs()], ids=lambda name: "root" if name == "." else name
+    "module",
+    [path.relative_to(TERRAFORM_DIR).as_posix() for path in module_dirs()],
+    ids=lambda name: "root" if name == "." else name,
 )
 def test_module_validates(tmp_path: Path, module: str) -> None:
     # GIVEN a copy of the configuration, initialised without a backend (only the aws provider)
     terraform = Terraform.copy_of(tmp_path, "" if module == "." else module)
     terraform.init()
-    providers = {path.parent.name for path in (terraform.module_dir / ".terraform" / "providers").glob("*/*/*/*")}
+    providers = {
+        path.parent.name for path in (terraform.module_dir / ".terraform" / "providers").glob("*/*/*/*")
+    }
     assert providers == {"aws"}, f"providers other than aws: {providers}"
     # WHEN it is validated THEN it is valid
     completed = terraform.run("validate", "-no-color", "-json", check=False)

@@ -89,7 +89,9 @@ def moto_process(region: str = "us-east-1", execute_state_machines: bool = False
                 time.sleep(0.1)
         if execute_state_machines:
             requests.post(
-                f"{endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
+                f"{endpoint}/moto-api/config",
+                json={"stepfunctions": {"execute_state_machine": True}},
+                timeout=10,
             ).raise_for_status()
         yield MotoProcess(endpoint, region)
     finally:

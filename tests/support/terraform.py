@@ -78,7 +78,11 @@ def provider_mirror() -> Path | None:
 
 def plugin_cache() -> Path:
     """One provider cache for every working copy: init links the ~700 MB provider, not copies it."""
-    cache = Path(os.environ.get("MF_TERRAFORM_PLUGIN_CACHE", Path.home() / ".cache" / "meterflow" / "terraform-plugins"))
+    cache = Path(
+        os.environ.get(
+            "MF_TERRAFORM_PLUGIN_CACHE", Path.home() / ".cache" / "meterflow" / "terraform-plugins"
+        )
+    )
     cache.mkdir(parents=True, exist_ok=True)
     return cache
 
@@ -129,7 +133,9 @@ class Terraform:
     @classmethod
     def copy_of(cls, root: Path, module: str = "") -> Terraform:
         """A copy of terraform/ and state_machines/ under ``root``; ``module`` picks a submodule."""
-        shutil.copytree(TERRAFORM_DIR, root / "terraform", ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
+        shutil.copytree(
+            TERRAFORM_DIR, root / "terraform", ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*")
+        )
         shutil.copytree(STATE_MACHINE_DIR, root / "state_machines")
         (root / "cli").mkdir()
         environment = {
@@ -142,7 +148,9 @@ class Terraform:
         module_dir = root / "terraform" / module if module else root / "terraform"
         return cls(root, module_dir, environment)
 
-    def run(self, *arguments: str, check: bool = True, timeout: float = 1_200) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *arguments: str, check: bool = True, timeout: float = 1_200
+    ) -> subprocess.CompletedProcess[str]:
         completed = subprocess.run(
             [terraform_binary(), f"-chdir={self.module_dir}", *arguments],
             env=dict(self.environment),
@@ -176,7 +184,9 @@ class Terraform:
         """``plan -detailed-exitcode``: 0 = no changes, 2 = changes; and the plan's text."""
         completed = self.run("plan", "-detailed-exitcode", "-input=false", "-no-color", check=False)
         if completed.returncode not in {0, 2}:
-            raise AssertionError(f"terraform plan failed\n{completed.stdout[-6000:]}\n{completed.stderr[-6000:]}")
+            raise AssertionError(
+                f"terraform plan failed\n{completed.stdout[-6000:]}\n{completed.stderr[-6000:]}"
+            )
         return completed.returncode, completed.stdout
 
     def destroy(self) -> subprocess.CompletedProcess[str]:
