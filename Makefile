@@ -9,11 +9,26 @@ CHECKOV_VENV := .venv-checkov
 STAMP := $(VENV)/.installed
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 CHECKOV_VERSION := 3.3.30
+# The repository's tags are immutable: every push gets its own (commit, then time).
+ifndef IMAGE_TAG
+IMAGE_TAG := $(shell git describe --always --dirty 2>/dev/null || echo build)-$(shell date -u +%Y%m%d%H%M%S)
+endif
+UV_VENV := .venv-uv
+UV := $(UV_VENV)/bin/uv
+UV_STAMP := $(UV_VENV)/.installed
+UV_VERSION := 0.13.9
+# `make lock LOCK_FLAGS+=--upgrade` moves every unpinned transitive dependency to its newest version.
+LOCK_FLAGS := --quiet --generate-hashes --python-platform x86_64-manylinux_2_28 --custom-compile-command 'make lock'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[local,dev]'
+	touch $@
+
+$(UV_STAMP):
+	$(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/pip install --quiet uv==$(UV_VERSION)
 	touch $@
 
 $(CHECKOV_STAMP):
@@ -41,6 +56,10 @@ test: $(STAMP) $(CHECKOV_STAMP) ## Lint, type-check, then unit, adapter, static 
 	$(MAKE) --no-print-directory lint
 	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest
 
+.PHONY: test-localstack
+test-localstack: $(STAMP) ## End-to-end tests against a real LocalStack (host mode, no Docker; installs .venv-localstack)
+	$(PY) scripts/localstack/run_e2e.py
+
 .PHONY: test-fast
 test-fast: $(STAMP) ## Unit and adapter tests only
 	$(PY) -m pytest tests/unit tests/adapters
@@ -60,13 +79,27 @@ format: $(STAMP) ## Apply ruff's formatting and safe fixes
 bench: $(STAMP) ## Run the benchmarks; results go to bench/results/
 	$(PY) -m bench.run_all
 
+.PHONY: lock
+lock: $(UV_STAMP) ## Re-lock requirements/lambda.lock (the image: py3.12 manylinux x86_64) and requirements/dev.lock from pyproject.toml
+	$(UV) pip compile pyproject.toml $(LOCK_FLAGS) --python-version 3.12 \
+		--output-file requirements/lambda.lock
+	$(UV) pip compile pyproject.toml $(LOCK_FLAGS) --extra local --extra dev --python-version 3.11 \
+		--constraint requirements/lambda.lock --output-file requirements/dev.lock
+
 .PHONY: package
-package: $(STAMP) ## Build the Lambda deployment zip with Chalice (build/deployment.zip) for Terraform
-	rm -rf chalice_app/vendor build/chalice
-	$(PY) -m pip install --quiet --no-deps --target chalice_app/vendor .
-	cd chalice_app && ../$(VENV)/bin/chalice package --stage prod ../build/chalice
-	cp build/chalice/deployment.zip build/deployment.zip
+package: $(STAMP) ## Build build/lambda/, the Lambda image's task root, from requirements/lambda.lock
+	$(PY) scripts/build_lambda_artifact.py --lock requirements/lambda.lock --output build/lambda
+
+.PHONY: image
+image: package ## Build lambda.Dockerfile and push it to ECR: make image IMAGE_REPOSITORY=<terraform output LambdaImageRepositoryUrl>
+	@test -n "$(IMAGE_REPOSITORY)" || { echo "usage: make image IMAGE_REPOSITORY=<account>.dkr.ecr.<region>.amazonaws.com/<stack>/lambda" >&2; exit 2; }
+	aws ecr get-login-password --region $(word 4,$(subst ., ,$(IMAGE_REPOSITORY))) \
+		| docker login --username AWS --password-stdin $(firstword $(subst /, ,$(IMAGE_REPOSITORY)))
+	DOCKER_BUILDKIT=1 docker build --platform linux/amd64 --provenance=false -f lambda.Dockerfile \
+		-t $(IMAGE_REPOSITORY):$(IMAGE_TAG) .
+	docker push $(IMAGE_REPOSITORY):$(IMAGE_TAG)
+	@echo "lambda_image_uri = \"$$(docker inspect --format '{{index .RepoDigests 0}}' $(IMAGE_REPOSITORY):$(IMAGE_TAG))\""
 
 .PHONY: clean
 clean: ## Remove virtualenvs, caches and local state
-	rm -rf $(VENV) $(CHECKOV_VENV) .meterflow build .pytest_cache .mypy_cache .ruff_cache chalice_app/vendor
+	rm -rf $(VENV) $(CHECKOV_VENV) $(UV_VENV) .meterflow build .pytest_cache .mypy_cache .ruff_cache chalice_app/vendor

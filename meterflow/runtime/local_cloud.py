@@ -656,7 +656,9 @@ class LocalCloud:
             *self._broker_lines(),
             "",
             "For aws / boto3 in another shell:",
-            f"  export AWS_ENDPOINT_URL={self.endpoint_url} AWS_REGION={self.config.region}",
+            # aws CLI v1 reads only AWS_DEFAULT_REGION; boto3 and CLI v2 read either
+            f"  export AWS_ENDPOINT_URL={self.endpoint_url} AWS_REGION={self.config.region} "
+            f"AWS_DEFAULT_REGION={self.config.region}",
         ]
         if self.embedded:
             lines.append("  export AWS_ACCESS_KEY_ID=meterflow-local AWS_SECRET_ACCESS_KEY=meterflow-local")

@@ -29,7 +29,13 @@ test) needs the AWS behaviour the provider reads back. Each fix below names what
 - KMS ``GetKeyRotationStatus`` returns ``RotationPeriodInDays`` (365 unless set by
   ``EnableKeyRotation``);
 - Transfer Family reports missing servers, users and keys as ``ResourceNotFoundException`` and
-  ``DateImported`` as a timestamp (moto: custom codes and a string).
+  ``DateImported`` as a timestamp (moto: custom codes and a string), and a user without a POSIX
+  profile has none (moto: one of nulls);
+- SQS returns ``RedrivePolicy`` as compact JSON, as AWS does (moto: with spaces, which the provider
+  reads as a change on every plan);
+- IoT ``DescribeEndpoint`` names one endpoint per account, region and type (moto: a new random one
+  on every call);
+- Lambda keeps and returns ``LoggingConfig`` (default: text to ``/aws/lambda/<name>``).
 """
 
 from __future__ import annotations
@@ -77,6 +83,9 @@ def apply() -> None:
     _sqs_attributes_kept()
     _kms_rotation_period()
     _transfer_errors_and_dates()
+    _sqs_compact_redrive_policy()
+    _iot_stable_endpoint()
+    _lambda_logging_config()
 
 
 def _answer_tokens_race_free() -> None:
@@ -258,8 +267,8 @@ def _sqs_attributes_kept() -> None:
 
     def attributes(self: Any) -> dict[str, Any]:
         result: dict[str, Any] = listed_attributes.fget(self)  # type: ignore[attr-defined]
-        if result.get("RedriveAllowPolicy") is None:
-            result.pop("RedriveAllowPolicy", None)
+        if not result.get("RedriveAllowPolicy"):
+            result.pop("RedriveAllowPolicy", None)  # never set, or removed with an empty value
         return result
 
     Queue.attributes = property(attributes)  # type: ignore[method-assign,assignment]
@@ -319,6 +328,72 @@ def _transfer_errors_and_dates() -> None:
         for key in user.get("SshPublicKeys", []):
             if isinstance(key.get("DateImported"), str):
                 key["DateImported"] = float(key["DateImported"])
+        if not any(user.get("PosixProfile", {}).values()):
+            user.pop("PosixProfile", None)
         return user
 
     User.to_dict = to_dict  # type: ignore[method-assign]
+
+
+def _sqs_compact_redrive_policy() -> None:
+    import json
+
+    from moto.sqs.models import Queue
+
+    spaced_attributes = Queue.attributes
+
+    def attributes(self: Any) -> dict[str, Any]:
+        result: dict[str, Any] = spaced_attributes.fget(self)  # type: ignore[attr-defined]
+        if self.redrive_policy:
+            result["RedrivePolicy"] = json.dumps(self.redrive_policy, separators=(",", ":"))
+        return result
+
+    Queue.attributes = property(attributes)  # type: ignore[method-assign,assignment]
+
+
+def _iot_stable_endpoint() -> None:
+    from moto.iot.models import IoTBackend
+
+    describe = IoTBackend.describe_endpoint
+
+    def describe_endpoint(self: Any, endpoint_type: str) -> Any:
+        known = self.__dict__.setdefault("_fidelity_endpoints", {})
+        if endpoint_type not in known:
+            known[endpoint_type] = describe(self, endpoint_type)
+        self.endpoint = known[endpoint_type]
+        return known[endpoint_type]
+
+    IoTBackend.describe_endpoint = describe_endpoint  # type: ignore[method-assign]
+
+
+def _lambda_logging_config() -> None:
+    from moto.awslambda.models import LambdaFunction
+
+    create = LambdaFunction.__init__
+    configuration = LambdaFunction.get_configuration
+    update = LambdaFunction.update_configuration
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        create(self, *args, **kwargs)
+        spec = kwargs["spec"] if "spec" in kwargs else args[1]  # (account_id, spec, region, version)
+        self.fidelity_logging_config = dict(spec.get("LoggingConfig") or {})
+
+    def logging_config(self: Any) -> dict[str, Any]:
+        default = {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{self.function_name}"}
+        return {**default, **getattr(self, "fidelity_logging_config", {})}
+
+    def get_configuration(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        result: dict[str, Any] = configuration(self, *args, **kwargs)
+        result["LoggingConfig"] = logging_config(self)
+        return result
+
+    def update_configuration(self: Any, config_updates: dict[str, Any]) -> dict[str, Any]:
+        if "LoggingConfig" in config_updates:
+            self.fidelity_logging_config = dict(config_updates["LoggingConfig"] or {})
+        result: dict[str, Any] = update(self, config_updates)
+        result["LoggingConfig"] = logging_config(self)
+        return result
+
+    LambdaFunction.__init__ = init  # type: ignore[method-assign]
+    LambdaFunction.get_configuration = get_configuration  # type: ignore[method-assign]
+    LambdaFunction.update_configuration = update_configuration  # type: ignore[method-assign]

@@ -139,6 +139,12 @@ def test_sqs_returns_the_redrive_allow_policy(client: ClientFactory) -> None:
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedriveAllowPolicy": allow})
     named = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedriveAllowPolicy"])["Attributes"]
     assert json.loads(named["RedriveAllowPolicy"]) == json.loads(allow)
+    # AND an empty value removes it (how Terraform deletes it)
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedriveAllowPolicy": ""})
+    assert (
+        "RedriveAllowPolicy"
+        not in sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    )
 
 
 def test_kms_rotation_status_has_its_period(client: ClientFactory) -> None:
@@ -192,3 +198,75 @@ def test_stepfunctions_lists_published_versions_newest_first(client: ClientFacto
     sfn.update_state_machine(stateMachineArn=arn, definition=VALID_DEFINITION, publish=True)
     versions = sfn.list_state_machine_versions(stateMachineArn=arn)["stateMachineVersions"]
     assert [version["stateMachineVersionArn"] for version in versions] == [f"{arn}:2", f"{arn}:1"]
+
+
+def test_sqs_redrive_policy_is_compact_json(client: ClientFactory) -> None:
+    sqs = client("sqs")
+    dlq = sqs.create_queue(QueueName="fidelity-compact-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = sqs.create_queue(QueueName="fidelity-compact")["QueueUrl"]
+    sqs.set_queue_attributes(
+        QueueUrl=url,
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3})},
+    )
+    policy = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])["Attributes"][
+        "RedrivePolicy"
+    ]
+    assert policy == json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3}, separators=(",", ":"))
+
+
+def test_iot_endpoint_is_stable(client: ClientFactory) -> None:
+    iot = client("iot")
+    first = iot.describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
+    assert iot.describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"] == first
+
+
+def test_lambda_keeps_its_logging_config(client: ClientFactory) -> None:
+    lambda_client = client("lambda")
+    iam = client("iam")
+    role = iam.create_role(
+        RoleName="fidelity-lambda",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fidelity@sha256:" + "ab" * 32
+    for name, logging in (
+        ("fidelity-default-logs", None),
+        ("fidelity-own-logs", {"LogFormat": "Text", "LogGroup": "own"}),
+    ):
+        lambda_client.create_function(
+            FunctionName=name,
+            Role=role,
+            PackageType="Image",
+            Code={"ImageUri": image},
+            **({"LoggingConfig": logging} if logging else {}),
+        )
+    assert lambda_client.get_function_configuration(FunctionName="fidelity-default-logs")[
+        "LoggingConfig"
+    ] == {
+        "LogFormat": "Text",
+        "LogGroup": "/aws/lambda/fidelity-default-logs",
+    }
+    assert (
+        lambda_client.get_function(FunctionName="fidelity-own-logs")["Configuration"]["LoggingConfig"][
+            "LogGroup"
+        ]
+        == "own"
+    )
+
+
+def test_transfer_user_without_posix_profile_has_none(client: ClientFactory) -> None:
+    transfer = client("transfer")
+    server_id = transfer.create_server()["ServerId"]
+    transfer.create_user(ServerId=server_id, UserName="no-posix", Role="arn:aws:iam::123456789012:role/r")
+    assert "PosixProfile" not in transfer.describe_user(ServerId=server_id, UserName="no-posix")["User"]

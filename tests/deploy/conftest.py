@@ -7,6 +7,8 @@ The variables' defaults are compared with the Python defaults by ``test_terrafor
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -136,6 +138,9 @@ def applied_stack(tmp_path_factory: pytest.TempPathFactory, deployment: Deployme
         terraform = terraform_for_moto(tmp_path_factory.mktemp("apply"), cloud, deployment)
         planned = terraform.planned_resource_count()
         applied = terraform.apply()
+        dump = os.environ.get("MF_DEPLOY_STATE_DUMP")
+        if dump:  # for developing checks against the applied state without applying again
+            Path(dump).write_text(json.dumps(terraform.state(), indent=1))
         yield AppliedStack(terraform, cloud, deployment, planned, applied.stdout)
 
 
