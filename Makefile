@@ -20,10 +20,13 @@ UV_VERSION := 0.13.9
 # `make lock LOCK_FLAGS+=--upgrade` moves every unpinned transitive dependency to its newest version.
 LOCK_FLAGS := --quiet --generate-hashes --python-platform x86_64-manylinux_2_28 --custom-compile-command 'make lock'
 
-$(STAMP): pyproject.toml
+# Every package, transitive ones included, at the version and hash requirements/dev.lock pins
+# (`make lock` regenerates it from pyproject.toml); then the project itself, without resolving.
+$(STAMP): pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[local,dev]'
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 $(UV_STAMP):
@@ -54,7 +57,19 @@ up: $(STAMP) ## Start the local cloud and keep it serving (API :8000, SFTP :2222
 .PHONY: test
 test: $(STAMP) $(CHECKOV_STAMP) ## Lint, type-check, then unit, adapter, static (Terraform) and end-to-end tests
 	$(MAKE) --no-print-directory lint
-	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-suite test-terraform
+
+# Two lanes side by side: Terraform's apply against moto spends most of its time waiting on the
+# provider's propagation checks, not on the CPU, so it overlaps well with the rest of the suite.
+TERRAFORM_TESTS := tests/deploy tests/static/test_terraform_validate.py
+
+.PHONY: test-suite
+test-suite: $(STAMP) $(CHECKOV_STAMP) ## Every test but the Terraform lane (unit, adapters, static, package, e2e)
+	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest $(addprefix --ignore=,$(TERRAFORM_TESTS))
+
+.PHONY: test-terraform
+test-terraform: $(STAMP) ## terraform fmt/init/validate, then apply, plan and destroy against a moto server (tests/deploy)
+	$(PY) -m pytest $(TERRAFORM_TESTS)
 
 .PHONY: test-localstack
 test-localstack: $(STAMP) ## End-to-end tests against a real LocalStack (host mode, no Docker; installs .venv-localstack)

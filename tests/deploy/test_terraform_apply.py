@@ -154,7 +154,73 @@ def test_second_plan_shows_no_changes(applied_stack: AppliedStack) -> None:
     assert exit_code == 0, "\n".join(changes) or plan[-3000:]
 
 
+def leftovers(cloud: MotoProcess, stack_name: str) -> dict[str, list[str]]:
+    """What the cloud still holds of a stack, beyond the aspects the local runtime also creates."""
+    glue_name = stack_name.replace("-", "_")
+    iot = cloud.client("iot")
+    found = {
+        "functions": [f["FunctionName"] for f in cloud.client("lambda").list_functions()["Functions"]],
+        "event source mappings": [
+            m["UUID"] for m in cloud.client("lambda").list_event_source_mappings()["EventSourceMappings"]
+        ],
+        "roles": [role["RoleName"] for role in cloud.client("iam").list_roles()["Roles"]],
+        "log groups": [
+            group["logGroupName"] for group in cloud.client("logs").describe_log_groups()["logGroups"]
+        ],
+        "alarms": [
+            alarm["AlarmName"] for alarm in cloud.client("cloudwatch").describe_alarms()["MetricAlarms"]
+        ],
+        "repositories": [
+            repo["repositoryName"] for repo in cloud.client("ecr").describe_repositories()["repositories"]
+        ],
+        "glue databases": [
+            database["Name"] for database in cloud.client("glue").get_databases()["DatabaseList"]
+        ],
+        "athena workgroups": [
+            group["Name"] for group in cloud.client("athena").list_work_groups()["WorkGroups"]
+        ],
+        "sftp servers": [server["ServerId"] for server in cloud.client("transfer").list_servers()["Servers"]],
+        "rest apis": [api["name"] for api in cloud.client("apigateway").get_rest_apis()["items"]],
+        "iot": [policy["policyName"] for policy in iot.list_policies()["policies"]]
+        + [rule["ruleName"] for rule in iot.list_topic_rules()["rules"]]
+        + [thing_type["thingTypeName"] for thing_type in iot.list_thing_types()["thingTypes"]],
+        "event rules": [rule["Name"] for rule in cloud.client("events").list_rules()["Rules"]],
+        "kms aliases": [alias["AliasName"] for alias in cloud.client("kms").list_aliases()["Aliases"]],
+    }
+    ours = (
+        stack_name,
+        glue_name,
+        f"/aws/lambda/{stack_name}",
+        f"/aws/vendedlogs/states/{stack_name}",
+        f"/aws/apigateway/{stack_name}",
+        f"/aws/transfer/{stack_name}",
+        f"alias/{stack_name}",
+    )
+    return {
+        kind: names
+        for kind, items in found.items()
+        if (
+            names := [
+                name
+                for name in items
+                if kind in {"sftp servers", "event source mappings"} or name.startswith(ours)
+            ]
+        )
+    }
+
+
 def test_destroy_leaves_nothing(applied_stack: AppliedStack, deployment: Deployment) -> None:
+    # GIVEN the applied stack holds resources of every kind checked below
+    before = leftovers(applied_stack.cloud, deployment.stack_name)
+    assert set(before) >= {
+        "functions",
+        "roles",
+        "log groups",
+        "alarms",
+        "repositories",
+        "sftp servers",
+        "iot",
+    }
     # WHEN the stack is destroyed
     applied_stack.terraform.destroy()
     # THEN the state is empty and the cloud holds nothing of the stack
@@ -167,12 +233,13 @@ def test_destroy_leaves_nothing(applied_stack: AppliedStack, deployment: Deploym
         if facts
     }
     assert remaining == {}
-    lambda_client = applied_stack.cloud.client("lambda")
-    assert [
-        function["FunctionName"]
-        for function in lambda_client.list_functions()["Functions"]
-        if function["FunctionName"].startswith(deployment.stack_name)
-    ] == []
+    assert leftovers(applied_stack.cloud, deployment.stack_name) == {}
+    # AND the stack's key is scheduled for deletion (KMS keys are never deleted at once)
+    kms = applied_stack.cloud.client("kms")
+    states = {
+        kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] for key in kms.list_keys()["Keys"]
+    }
+    assert "PendingDeletion" in states
 
 
 def test_comparison_fails_when_terraform_drifts(
