@@ -1,9 +1,10 @@
 """The one resource definition of the Meterflow stack.
 
 The local runtime creates exactly these resources in the local cloud (moto, LocalStack), the
-Terraform in ``terraform/`` declares the same ones for AWS, and ``tests/static/test_drift.py`` fails
-when the two disagree. Names derive from the stack name (and the account id for globally unique
-bucket names), so both sides compute them the same way.
+Terraform in ``terraform/`` declares the same ones for AWS, and ``tests/deploy`` applies that
+Terraform to a moto server and fails when what it created differs from what the local runtime
+creates. Names derive from the stack name (and the account id for globally unique bucket names),
+so both sides compute them the same way.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 # The lake's Glue tables: meterflow/domain/lake/catalog.py LAKE_TABLES, column for column.
 # modules/catalog turns each partition key's projection settings into Athena partition-projection
-# table parameters; tests/static/test_drift.py compares the result with catalog.py.
+# table parameters; tests/deploy compares the applied tables with catalog.py.
 #
 # Partition keys: projection_type "enum" uses values, "integer" range and digits, "date" range and
 # format; every attribute is passed, null where unused.

@@ -1,6 +1,6 @@
 # Every name of the stack, derived from var.stack_name and the account id exactly as
-# meterflow/stack.py derives them (stack_spec). tests/static/test_drift.py evaluates this map and
-# fails when the two disagree. Keys match the StackSpec keys. The lake's Glue tables are in
+# meterflow/stack.py derives them (stack_spec). tests/deploy applies the stack to moto and fails
+# when the names differ from what the local runtime creates. Keys match the StackSpec keys. The lake's Glue tables are in
 # lake_tables.tf.
 
 locals {
@@ -199,7 +199,7 @@ locals {
     }
   }
 
-  # The Chalice app's routes (chalice_app/app.py); test_drift.py compares both with this list.
+  # The Chalice app's routes (chalice_app/app.py); tests/deploy compares both with the applied API.
   api_routes = [
     { method = "GET", path = "/readings" },
     { method = "GET", path = "/readings/file" },

@@ -1,8 +1,8 @@
 """The lake's tables, defined once for both query engines.
 
-In AWS these become Glue tables with partition projection (``terraform/modules/catalog``; the
-drift test compares them with this module); locally the DuckDB engine builds views over the same
-object layout. Column types use Glue/Hive names.
+In AWS these become Glue tables with partition projection (``terraform/modules/catalog``;
+``tests/deploy`` compares the applied tables with this module); locally the DuckDB engine builds
+views over the same object layout. Column types use Glue/Hive names.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 # REST API with one explicit resource and method per Chalice route. Chalice routes a proxy event
 # by its resourcePath, so the resources here must be exactly the route paths of chalice_app/app.py
-# (tests/static/test_drift.py compares them).
+# (tests/deploy compares the applied API with them).
 
 locals {
   routes = { for route in var.routes : "${route.method} ${route.path}" => route }

@@ -2,7 +2,7 @@
 # on-premises bridge's historian-backfill workflow. Their ASL lives in state_machines/ at the
 # repository root and is the same file the local runtime renders (meterflow/stack.py
 # StateMachineSpec.render), so the template variables below must be exactly the placeholders of each
-# file (tests/static/test_drift.py).
+# file (tests/static/test_state_machines.py).
 
 locals {
   state_machine_arn = "arn:${var.partition}:states:${var.region}:${var.account_id}:stateMachine:${var.name}"
