@@ -93,12 +93,7 @@ variable "alarm_topic_arn" {
 }
 
 variable "alarm_period_seconds" {
-  description = "Period over which each alarm sums its metric; one breaching period fires it."
+  description = "Period of the alarms (60, 300, 900 or 3600 s; modules/alarms checks it); one breaching period fires an alarm."
   type        = number
   default     = 300
-
-  validation {
-    condition     = contains([60, 300, 900, 3600], var.alarm_period_seconds)
-    error_message = "60, 300, 900 or 3600 seconds."
-  }
 }

@@ -13,34 +13,23 @@ locals {
     timed-out = "ExecutionsTimedOut"
     aborted   = "ExecutionsAborted"
   }
-  execution_alarms = merge([
+}
+
+module "alarms" {
+  source = "../alarms"
+
+  alarms = merge([
     for name, arn in local.alarmed_state_machines : {
       for outcome, metric in local.execution_outcomes : "${name}-executions-${outcome}" => {
-        state_machine = name
-        arn           = arn
-        metric        = metric
+        description = "${metric} of ${name}: see its failed executions in the Step Functions console or its log group."
+        namespace   = "AWS/States"
+        metric_name = metric
+        dimensions  = { StateMachineArn = arn }
+        statistic   = "Sum"
       }
     }
   ]...)
-}
-
-resource "aws_cloudwatch_metric_alarm" "executions" {
-  for_each = local.execution_alarms
-
-  alarm_name          = each.key
-  alarm_description   = "${each.value.metric} of ${each.value.state_machine}: see its failed executions in the Step Functions console or log group."
-  namespace           = "AWS/States"
-  metric_name         = each.value.metric
-  dimensions          = { StateMachineArn = each.value.arn }
-  statistic           = "Sum"
-  period              = var.alarm_period_seconds
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  actions_enabled     = true
-  alarm_actions       = [var.alarm_topic_arn]
-  ok_actions          = [var.alarm_topic_arn]
-
-  tags = var.tags
+  topic_arn      = var.alarm_topic_arn
+  period_seconds = var.alarm_period_seconds
+  tags           = var.tags
 }
