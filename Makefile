@@ -41,7 +41,7 @@ $(CHECKOV_STAMP):
 
 .PHONY: help
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
 
 .PHONY: install
 install: $(STAMP) ## Create .venv with the pinned dependencies
@@ -117,4 +117,4 @@ image: package ## Build lambda.Dockerfile and push it to ECR: make image IMAGE_R
 
 .PHONY: clean
 clean: ## Remove virtualenvs, caches and local state
-	rm -rf $(VENV) $(CHECKOV_VENV) $(UV_VENV) .meterflow build .pytest_cache .mypy_cache .ruff_cache chalice_app/vendor
+	rm -rf $(VENV) $(CHECKOV_VENV) $(UV_VENV) .venv-localstack .meterflow build .pytest_cache .mypy_cache .ruff_cache

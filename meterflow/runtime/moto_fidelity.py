@@ -36,6 +36,11 @@ test) needs the AWS behaviour the provider reads back. Each fix below names what
 - IoT ``DescribeEndpoint`` names one endpoint per account, region and type (moto: a new random one
   on every call);
 - Lambda keeps and returns ``LoggingConfig`` (default: text to ``/aws/lambda/<name>``).
+
+Runtime fidelity: DynamoDB applies each (conditional) write to an item atomically; moto checks a
+condition and then writes without a lock, and its server answers requests on many threads, so two
+concurrent conditional updates of one item (a job cancelled while its progress is recorded) could
+both pass and the later undo the earlier. DynamoDB requests are served one at a time.
 """
 
 from __future__ import annotations
@@ -86,6 +91,7 @@ def apply() -> None:
     _sqs_compact_redrive_policy()
     _iot_stable_endpoint()
     _lambda_logging_config()
+    _dynamodb_atomic_requests()
 
 
 def _answer_tokens_race_free() -> None:
@@ -397,3 +403,18 @@ def _lambda_logging_config() -> None:
     LambdaFunction.__init__ = init  # type: ignore[method-assign]
     LambdaFunction.get_configuration = get_configuration  # type: ignore[method-assign]
     LambdaFunction.update_configuration = update_configuration  # type: ignore[method-assign]
+
+
+def _dynamodb_atomic_requests() -> None:
+    import threading
+
+    from moto.dynamodb.responses import DynamoHandler
+
+    one_at_a_time = threading.Lock()
+    handle = DynamoHandler.call_action
+
+    def call_action(self: Any) -> Any:
+        with one_at_a_time:
+            return handle(self)
+
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]

@@ -270,3 +270,45 @@ def test_transfer_user_without_posix_profile_has_none(client: ClientFactory) -> 
     server_id = transfer.create_server()["ServerId"]
     transfer.create_user(ServerId=server_id, UserName="no-posix", Role="arn:aws:iam::123456789012:role/r")
     assert "PosixProfile" not in transfer.describe_user(ServerId=server_id, UserName="no-posix")["User"]
+
+
+def test_dynamodb_conditional_updates_of_one_item_do_not_interleave(client: ClientFactory) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    dynamodb = client("dynamodb")
+    dynamodb.create_table(
+        TableName="fidelity-counter",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.put_item(TableName="fidelity-counter", Item={"id": {"S": "job"}, "version": {"N": "0"}})
+
+    def bump(_: int) -> int:
+        # optimistic locking: read the version, write version + 1 only if it is still the one read
+        for attempt in range(200):
+            version = dynamodb.get_item(TableName="fidelity-counter", Key={"id": {"S": "job"}})["Item"][
+                "version"
+            ]["N"]
+            try:
+                dynamodb.update_item(
+                    TableName="fidelity-counter",
+                    Key={"id": {"S": "job"}},
+                    UpdateExpression="SET version = :next",
+                    ConditionExpression="version = :read",
+                    ExpressionAttributeValues={
+                        ":read": {"N": version},
+                        ":next": {"N": str(int(version) + 1)},
+                    },
+                )
+                return attempt
+            except dynamodb.exceptions.ConditionalCheckFailedException:
+                continue
+        raise AssertionError("no update succeeded")
+
+    # WHEN 8 threads each add one under a condition, 25 times
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(bump, range(200)))
+    # THEN no successful update was lost
+    item = dynamodb.get_item(TableName="fidelity-counter", Key={"id": {"S": "job"}})["Item"]
+    assert item["version"]["N"] == "200"

@@ -38,11 +38,16 @@ def chalice_local(cloud: LocalCloud, tmp_path: Path) -> Iterator[str]:
     shutil.copy(REPO / "chalice_app" / "app.py", project / "app.py")
     shutil.copy(REPO / "chalice_app" / ".chalice" / "config.json", project / ".chalice" / "config.json")
     stage = chalice_stage_environment(cloud.runtime_env, project)
-    # the committed stage has the same variables; only this stack's values differ
-    assert stage.keys() == chalice_stage(REPO / "chalice_app" / ".chalice" / "config.json").keys()
+    # the committed stage has the same variables; only this stack's values differ. Against an
+    # external cloud (LocalStack) the credentials are the caller's and stay out of the stage.
+    committed = chalice_stage(REPO / "chalice_app" / ".chalice" / "config.json").keys()
+    credentials = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    assert stage.keys() == (committed if cloud.embedded else committed - credentials)
     write_chalice_stage(project / ".chalice" / "config.json", stage)
-    # nothing from this process's environment: the stage alone must be enough
+    # nothing from this process's environment but an external cloud's credentials: the stage must be enough
     env = {key: value for key, value in os.environ.items() if not key.startswith(("MF_", "AWS_", "MOTO_"))}
+    if not cloud.embedded:
+        env.update({key: os.environ[key] for key in credentials if key in os.environ})
     port = free_port()
     log = (tmp_path / "chalice-local.log").open("w+")
     process = subprocess.Popen(
