@@ -136,8 +136,8 @@ def applied_stack(tmp_path_factory: pytest.TempPathFactory, deployment: Deployme
     terraform_binary()
     with moto_process(deployment.region) as cloud:
         terraform = terraform_for_moto(tmp_path_factory.mktemp("apply"), cloud, deployment)
-        planned = terraform.planned_resource_count()
-        applied = terraform.apply()
+        planned = terraform.plan_to_file()
+        applied = terraform.apply_plan()
         dump = os.environ.get("MF_DEPLOY_STATE_DUMP")
         if dump:  # for developing checks against the applied state without applying again
             Path(dump).write_text(json.dumps(terraform.state(), indent=1))

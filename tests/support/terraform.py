@@ -197,10 +197,17 @@ class Terraform:
         shown: dict[str, Any] = json.loads(self.run("show", "-json").stdout)
         return shown
 
-    def planned_resource_count(self) -> int:
-        self.run("plan", "-input=false", "-no-color", "-out=count.tfplan")
-        plan = json.loads(self.run("show", "-json", "count.tfplan").stdout)
+    def plan_to_file(self, name: str = "stack.tfplan") -> int:
+        """``plan -out``: the number of managed resources the saved plan will change."""
+        self.run("plan", "-input=false", "-no-color", f"-out={name}")
+        plan = json.loads(self.run("show", "-json", name).stdout)
         return sum(1 for change in plan["resource_changes"] if change["mode"] == "managed")
+
+    def apply_plan(
+        self, name: str = "stack.tfplan", parallelism: int = 20
+    ) -> subprocess.CompletedProcess[str]:
+        """Apply exactly the saved plan (as `terraform plan -out` + `terraform apply <plan>` does)."""
+        return self.run("apply", "-input=false", "-no-color", f"-parallelism={parallelism}", name)
 
 
 def managed_resources(state: Mapping[str, Any]) -> list[dict[str, Any]]:

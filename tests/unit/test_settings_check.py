@@ -37,6 +37,13 @@ def committed_local_stage() -> dict[str, str]:
     return chalice_stage(CHALICE_CONFIG, "local")
 
 
+@pytest.fixture(autouse=True)
+def no_external_cloud(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`meterflow up` uses the cloud AWS_ENDPOINT_URL names; a local cloud started earlier in the
+    session (the e2e suite's) leaves it set in this process."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
 def default_up_environment() -> dict[str, str]:
     """What `meterflow up` (every option at its default, run from the repository root) gives its API."""
     parser = argparse.ArgumentParser()
