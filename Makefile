@@ -113,7 +113,9 @@ image: package ## Build lambda.Dockerfile and push it to ECR: make image IMAGE_R
 	DOCKER_BUILDKIT=1 docker build --platform linux/amd64 --provenance=false -f lambda.Dockerfile \
 		-t $(IMAGE_REPOSITORY):$(IMAGE_TAG) .
 	docker push $(IMAGE_REPOSITORY):$(IMAGE_TAG)
-	@echo "lambda_image_uri = \"$$(docker inspect --format '{{index .RepoDigests 0}}' $(IMAGE_REPOSITORY):$(IMAGE_TAG))\""
+	@# the digest this repository gave the push (an image pushed elsewhere too has several)
+	@echo "lambda_image_uri = \"$$(docker inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' \
+		$(IMAGE_REPOSITORY):$(IMAGE_TAG) | grep '^$(IMAGE_REPOSITORY)@')\""
 
 .PHONY: clean
 clean: ## Remove virtualenvs, caches and local state

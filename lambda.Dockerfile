@@ -1,5 +1,5 @@
 # The Meterflow Lambda image: one image for every function, each selecting its handler with
-# image_config.command (terraform/modules/functions). Build it with `make image IMAGE_URI=...`, which
+# image_config.command (terraform/modules/functions). Build it with `make image IMAGE_REPOSITORY=...`, which
 # runs `make package` first; from the repository root by hand:
 #   make package && DOCKER_BUILDKIT=1 docker build --platform linux/amd64 --provenance=false \
 #       -f lambda.Dockerfile -t <ecr repository url>:<tag> .

@@ -231,7 +231,19 @@ def build(
     copy_application(output, repo_root)
     if lambda_python is not None:
         compile_bytecode(output, lambda_python)
+    make_world_readable(output)
     return measure(output)
+
+
+def make_world_readable(root: Path) -> None:
+    """Lambda runs the code as a user that owns none of it: whatever the builder's umask, every file
+    is readable (and every folder listable) by all, and nothing is writable but by its owner."""
+    for path in [root, *root.rglob("*")]:
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode & 0o777
+        readable = mode | (0o755 if path.is_dir() or mode & 0o100 else 0o644)
+        path.chmod(readable & 0o755)
 
 
 def without(artifact_root: Path, excluded: Iterable[str], farm: Path) -> Path:

@@ -20,6 +20,8 @@ module "kms" {
   log_group_names         = values(local.names.log_groups)
   administrator_arns      = var.kms_key_administrator_arns
   deletion_window_in_days = var.kms_deletion_window_in_days
+  # Known before the topic exists (the topic is encrypted with this key).
+  alarm_topic_arns = ["arn:${local.partition}:sns:${local.region}:${local.account_id}:${local.names.topics.alerts}"]
 
   # The queues whose policies admit an AWS service (local.queues service_senders).
   queue_service_senders = {
@@ -137,9 +139,11 @@ module "alerts" {
   name            = local.names.topics.alerts
   kms_key_arn     = module.kms.key_arn
   email_addresses = var.alert_email_addresses
-  account_id      = local.account_id
-  region          = local.region
-  partition       = local.partition
+  # The alarms of modules/queues, workflows and functions are named <stack>-...
+  alarm_name_prefix = "${var.stack_name}-"
+  account_id        = local.account_id
+  region            = local.region
+  partition         = local.partition
 }
 
 module "workflows" {

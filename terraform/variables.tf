@@ -498,8 +498,9 @@ variable "alert_email_addresses" {
 # ---------------------------------------------------------------------------------------------
 
 variable "lambda_image_uri" {
-  description = "The functions' container image, pinned by digest: the output LambdaImageRepositoryUrl + \"@sha256:<digest>\", as printed by `make image`."
+  description = "The functions' container image, pinned by digest: the output LambdaImageRepositoryUrl + \"@sha256:<digest>\", as printed by `make image`. Null only for the first, targeted apply of module.registry (README.md, \"Deploy to AWS\")."
   type        = string
+  default     = null
 }
 
 variable "lambda_architecture" {

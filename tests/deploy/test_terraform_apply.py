@@ -16,7 +16,7 @@ from meterflow.stack import StackSpec
 from tests.deploy.conftest import AppliedStack, Deployment, terraform_for_moto
 from tests.deploy.stack_facts import StackReader, differences
 from tests.support.moto_process import MotoProcess, moto_process
-from tests.support.terraform import managed_resources
+from tests.support.terraform import Terraform, managed_resources, moto_provider_override
 
 pytestmark = pytest.mark.deploy
 
@@ -144,6 +144,25 @@ def test_sftp_key_pair_is_installed_outside_terraform(
     assert [key["SshPublicKeyBody"] for key in user["SshPublicKeys"]] == [second.public_openssh]
     # AND Terraform's state still holds no private key
     assert "PRIVATE KEY" not in json.dumps(applied_stack.state())
+
+
+def test_registry_comes_first_without_an_image(
+    applied_stack: AppliedStack, deployment: Deployment, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """README "Deploy to AWS" step 1: the repository is applied before any image exists."""
+    # GIVEN the configuration without lambda_image_uri
+    terraform = Terraform.copy_of(tmp_path_factory.mktemp("first-deploy"))
+    terraform.write(
+        "moto_override.tf", moto_provider_override(applied_stack.cloud.endpoint_url, deployment.region)
+    )
+    terraform.set_variables({**deployment.variables(), "lambda_image_uri": None})
+    terraform.init()
+    # WHEN only the registry is planned THEN it plans
+    terraform.run("plan", "-input=false", "-no-color", "-refresh=false", "-target=module.registry")
+    # AND the whole stack is refused until the image exists, saying what to set
+    refused = terraform.run("plan", "-input=false", "-no-color", "-refresh=false", check=False)
+    assert refused.returncode == 1
+    assert "lambda_image_uri must be an ECR image URI pinned by digest" in " ".join(refused.stderr.split())
 
 
 def test_second_plan_shows_no_changes(applied_stack: AppliedStack) -> None:

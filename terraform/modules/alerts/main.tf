@@ -38,6 +38,31 @@ data "aws_iam_policy_document" "this" {
     }
   }
 
+  # CloudWatch alarms publish as the CloudWatch service, not as an IAM principal of this account:
+  # only this account's alarms of this stack.
+  statement {
+    sid       = "CloudWatchAlarmsOfThisStack"
+    actions   = ["sns:Publish"]
+    resources = [local.topic_arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [var.account_id]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${var.partition}:cloudwatch:${var.region}:${var.account_id}:alarm:${var.alarm_name_prefix}*"]
+    }
+  }
+
   statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"

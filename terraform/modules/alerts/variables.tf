@@ -51,3 +51,8 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "alarm_name_prefix" {
+  description = "Prefix of the names of the CloudWatch alarms that may publish to the topic (<stack>-)."
+  type        = string
+}

@@ -24,7 +24,7 @@ variable "image_uri" {
 
   validation {
     condition     = can(regex("^[0-9]{12}\\.dkr\\.ecr\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?/[a-z0-9._/-]+@sha256:[0-9a-f]{64}$", var.image_uri))
-    error_message = "An ECR image URI pinned by digest (<repository URL>@sha256:<64 hex digits>): a tag can move under a deployed function."
+    error_message = "lambda_image_uri must be an ECR image URI pinned by digest (<repository URL>@sha256:<64 hex digits>; `make image` prints it): a tag can move under a deployed function."
   }
 }
 
@@ -33,9 +33,11 @@ variable "architecture" {
   type        = string
   default     = "x86_64"
 
+  # `make package` builds the wheels and `make image` the image for x86_64 only: an arm64 function
+  # would start an amd64 image and fail.
   validation {
-    condition     = contains(["x86_64", "arm64"], var.architecture)
-    error_message = "x86_64 or arm64."
+    condition     = var.architecture == "x86_64"
+    error_message = "x86_64: the image is built for it (make package, make image); arm64 needs an arm64 build first."
   }
 }
 

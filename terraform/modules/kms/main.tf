@@ -97,6 +97,26 @@ data "aws_iam_policy_document" "key" {
     }
   }
 
+  # CloudWatch alarms publish to the encrypted alerts topic as the CloudWatch service: data keys
+  # for that topic only (SNS binds each to its topic, encryption context aws:sns:topicArn).
+  statement {
+    sid       = "CloudWatchAlarmsToAlertTopics"
+    effect    = "Allow"
+    actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:sns:topicArn"
+      values   = var.alarm_topic_arns
+    }
+  }
+
   # SQS, S3, DynamoDB, SNS, Secrets Manager, Lambda, Athena and Step Functions use the key on behalf
   # of the calling principal (kms:ViaService); the stack's IAM roles carry those permissions.
 }

@@ -86,3 +86,8 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "alarm_topic_arns" {
+  description = "SNS topics (encrypted with this key) that CloudWatch alarms publish to."
+  type        = list(string)
+}

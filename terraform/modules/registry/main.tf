@@ -1,4 +1,4 @@
-# The ECR repository of the functions' container image (Dockerfile.lambda). Tags are immutable and
+# The ECR repository of the functions' container image (lambda.Dockerfile). Tags are immutable and
 # the functions name their image by digest, so what runs is exactly what was pushed and scanned.
 
 resource "aws_ecr_repository" "this" {
