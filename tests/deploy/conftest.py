@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +18,8 @@ import pytest
 
 from meterflow.stack import BridgeTuning, ExportTuning, LakeTuning, StackSpec, stack_spec
 from tests.support.moto_process import MotoProcess, moto_process
-from tests.support.terraform import Terraform, moto_provider_override, terraform_binary
+from tests.support.terraform import Terraform, moto_provider_override, terraform_binary, tuning_variables
 
-# LakeTuning fields are the Terraform variables of the same names, but for this one: the export
-# workflow's finalize_timeout_seconds already has that name.
-LAKE_VARIABLE_NAMES = {"finalize_timeout_seconds": "lake_finalize_timeout_seconds"}
 # A syntactically valid image pinned by digest; moto (like AWS for a missing image, which is why
 # `make image` runs first) does not pull it.
 IMAGE_DIGEST = "sha256:" + "ab" * 32
@@ -38,7 +35,6 @@ class Deployment:
     bridge: BridgeTuning
 
     def variables(self) -> dict[str, Any]:
-        lake = {LAKE_VARIABLE_NAMES.get(name, name): value for name, value in asdict(self.lake).items()}
         return {
             "stack_name": self.stack_name,
             "region": self.region,
@@ -49,9 +45,7 @@ class Deployment:
             "force_destroy_bucket": True,
             "table_deletion_protection": False,
             "secret_recovery_window_in_days": 0,
-            **asdict(self.tuning),
-            **lake,
-            **asdict(self.bridge),
+            **tuning_variables(self.tuning, self.lake, self.bridge),
         }
 
     def spec(self, queue_endpoint: str | None = None) -> StackSpec:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import re
-from dataclasses import asdict
 from typing import Any
 
 import pytest
@@ -19,10 +18,10 @@ from meterflow.lake_settings import LakeSettings
 from meterflow.settings import Settings
 from meterflow.stack import BridgeTuning, ExportTuning, LakeTuning, stack_spec
 from tests.static.support import TERRAFORM_DIR, labelled, unquote
+from tests.support.terraform import tuning_variables
 
 # LakeTuning fields are the Terraform variables of the same names, but for this one: the export
 # workflow's finalize_timeout_seconds already has that name (as in tests/deploy/conftest.py).
-LAKE_VARIABLE_NAMES = {"finalize_timeout_seconds": "lake_finalize_timeout_seconds"}
 DOCUMENTED_SETTING = re.compile(r"\((?P<variable>MF_[A-Z_]+)\)")
 NUMBER_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 # The variables Settings and LakeSettings require: any value, for reading their defaults.
@@ -43,8 +42,7 @@ def _comparable(value: Any) -> Any:
 
 
 def python_tuning() -> dict[str, int]:
-    lake = {LAKE_VARIABLE_NAMES.get(name, name): value for name, value in asdict(LakeTuning()).items()}
-    return {**asdict(ExportTuning()), **lake, **asdict(BridgeTuning())}
+    return tuning_variables(ExportTuning(), LakeTuning(), BridgeTuning())
 
 
 def test_tuning_defaults_are_stack_py_defaults() -> None:

@@ -13,11 +13,13 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from meterflow.stack import BridgeTuning, ExportTuning, LakeTuning
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM_DIR = REPO_ROOT / "terraform"
@@ -53,6 +55,17 @@ PROVIDER_SERVICES = (
     "sts",
     "transfer",
 )
+
+
+# ExportTuning's, LakeTuning's and BridgeTuning's fields are the root variables of the same names,
+# but for this one: the export workflow's finalize_timeout_seconds already has that name.
+LAKE_VARIABLE_NAMES = {"finalize_timeout_seconds": "lake_finalize_timeout_seconds"}
+
+
+def tuning_variables(tuning: ExportTuning, lake: LakeTuning, bridge: BridgeTuning) -> dict[str, Any]:
+    """The root variables that set this tuning."""
+    lake_variables = {LAKE_VARIABLE_NAMES.get(name, name): value for name, value in asdict(lake).items()}
+    return {**asdict(tuning), **lake_variables, **asdict(bridge)}
 
 
 def terraform_binary() -> str:
