@@ -19,13 +19,14 @@ import json
 import re
 import subprocess
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from meterflow.stack import BridgeTuning, ExportTuning, LakeTuning
-from tests.deploy.conftest import LAKE_VARIABLE_NAMES, AppliedStack
+from tests.deploy.conftest import AppliedStack
+from tests.support.terraform import tuning_variables
 
 pytestmark = pytest.mark.deploy
 
@@ -219,8 +220,7 @@ def group_plans(applied_stack: AppliedStack) -> dict[str, GroupPlan]:
 def python_default_tuning() -> dict[str, Any]:
     """The tuning variables at meterflow/stack.py's defaults (which are the variables' defaults:
     tests/static/test_terraform_defaults.py)."""
-    lake = {LAKE_VARIABLE_NAMES.get(name, name): value for name, value in asdict(LakeTuning()).items()}
-    return {**asdict(ExportTuning()), **lake, **asdict(BridgeTuning())}
+    return tuning_variables(ExportTuning(), LakeTuning(), BridgeTuning())
 
 
 def test_default_tuning_passes_validations_and_preconditions(applied_stack: AppliedStack) -> None:
