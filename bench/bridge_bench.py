@@ -39,9 +39,9 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.hes_bench import MemorySampler
-from meterflow.domain.fleet import Fleet, FleetConfig
-from meterflow.runtime.historian_seed import seed_historian
-from meterflow.runtime.mqtt_broker import (
+from meterflow.hes.domain.fleet import Fleet, FleetConfig
+from meterflow.localcloud.historian_seed import seed_historian
+from meterflow.localcloud.mqtt_broker import (
     BrokerIdentity,
     LocalBroker,
     MqttClientOptions,

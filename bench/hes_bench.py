@@ -19,10 +19,10 @@ from typing import Any
 
 import psutil
 
-from meterflow.domain.export import encode_csv, gzip_member
-from meterflow.domain.fleet import Fleet
-from meterflow.runtime.hes_client import HesClient
-from meterflow.runtime.local_cloud import LocalCloud, LocalCloudConfig
+from meterflow.hes.domain.export import encode_csv, gzip_member
+from meterflow.hes.domain.fleet import Fleet
+from meterflow.localcloud.hes_client import HesClient
+from meterflow.localcloud.local_cloud import LocalCloud, LocalCloudConfig
 
 PAGE_START = "2023-02-27 00:00:00.000000"
 DEEP_OFFSET = 9_000_000

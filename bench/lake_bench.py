@@ -19,13 +19,13 @@ import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
 
 from bench.hes_bench import MemorySampler
-from meterflow.domain.export import encode_csv
-from meterflow.domain.fleet import Fleet, FleetConfig
-from meterflow.domain.lake.dataflows import publish_topology
-from meterflow.domain.lake.schema import HES_READING_TYPES, WIDE_COLUMNS
-from meterflow.domain.timeutil import format_hes_time
-from meterflow.runtime.local_cloud import LocalCloud, LocalCloudConfig
-from meterflow.stack import LakeTuning
+from meterflow.core.timeutil import format_hes_time
+from meterflow.hes.domain.export import encode_csv
+from meterflow.hes.domain.fleet import Fleet, FleetConfig
+from meterflow.lake.domain.dataflows import publish_topology
+from meterflow.lake.domain.schema import HES_READING_TYPES, WIDE_COLUMNS
+from meterflow.localcloud.local_cloud import LocalCloud, LocalCloudConfig
+from meterflow.localcloud.stack import LakeTuning
 
 FIRST_DAY = datetime(2023, 4, 3)
 
@@ -109,7 +109,7 @@ def _ingest(
     lake: Any, key: str, file_id: str, data: bytes, metadata: dict[str, str] | None = None
 ) -> Ingestion:
     """Times one file from the moment it is in the bucket (its upload is not ingestion)."""
-    from meterflow.runtime.lake_watch import manifest, wait_ingested, wait_late_merged
+    from meterflow.localcloud.lake_watch import manifest, wait_ingested, wait_late_merged
 
     with MemorySampler(psutil.Process()) as memory:
         lake.inbound.put(key, data, content_type="text/csv", metadata=metadata)
@@ -140,7 +140,7 @@ def run(repeats: int = 2) -> dict[str, Any]:
     peaks: list[tuple[int, int, int]] = []
     lines = 0
     with LocalCloud(config):
-        from meterflow.lake_wiring import lake_services
+        from meterflow.lake.wiring import lake_services
 
         lake = lake_services()
         publish_topology(fleet, lake.integrated)

@@ -14,18 +14,19 @@ from typing import Any
 from aws_xray_sdk.core import patch
 from chalice.app import Chalice, CloudWatchEvent, Rate, Request, Response, SQSEvent
 
-from meterflow.bridge_wiring import BridgeSettings, bridge_services
-from meterflow.domain import bridge, services
-from meterflow.domain.errors import DomainError, InvalidInput
-from meterflow.domain.lake import ingest, integrations, queries
-from meterflow.lake_settings import LakeSettings
-from meterflow.lake_wiring import lake_services
-from meterflow.settings import Settings, check_settings
-from meterflow.wiring import hes_services
-from workers.bridge_jobs import bridge_handlers
-from workers.export_jobs import export_handlers
-from workers.lake_jobs import lake_handlers
-from workers.task_runner import run_job
+from meterflow.aws.task_runner import run_job
+from meterflow.bridge.domain import jobs as bridge
+from meterflow.bridge.wiring import BridgeSettings, bridge_services
+from meterflow.core.errors import DomainError, InvalidInput
+from meterflow.hes.domain import services
+from meterflow.hes.settings import Settings, check_settings
+from meterflow.hes.wiring import hes_services
+from meterflow.lake.domain import ingest, integrations, queries
+from meterflow.lake.settings import LakeSettings
+from meterflow.lake.wiring import lake_services
+from workers.bridge import bridge_handlers
+from workers.hes import export_handlers
+from workers.lake import lake_handlers
 
 # Traces every AWS call; AWS_XRAY_SDK_ENABLED=false (the local runtime) turns the recorder off.
 patch(["boto3", "botocore"])

@@ -26,7 +26,7 @@ from onprem_worker.contracts import HistorianExportPayload
 from onprem_worker.historians import WIDE_SCHEMA, Historian, naive_utc
 
 HES_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
-# The HES file format: what meterflow.domain.export.encode_csv writes (timestamps as
+# The HES file format: what meterflow.hes.domain.export.encode_csv writes (timestamps as
 # YYYY-MM-DD HH:MM:SS.ffffff come from Arrow's own timestamp[us] formatting).
 CSV_WRITE_OPTIONS = pa_csv.WriteOptions(include_header=False, quoting_style="none")
 UPLOAD_TIMEOUT_SECONDS = (10.0, 120.0)  # connect, then the longest silence from the server

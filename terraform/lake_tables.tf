@@ -1,4 +1,4 @@
-# The lake's Glue tables: meterflow/domain/lake/catalog.py LAKE_TABLES, column for column.
+# The lake's Glue tables: meterflow/lake/domain/catalog.py LAKE_TABLES, column for column.
 # modules/catalog turns each partition key's projection settings into Athena partition-projection
 # table parameters; tests/deploy compares the applied tables with catalog.py.
 #

@@ -1,5 +1,5 @@
 # Every name of the stack, derived from var.stack_name and the account id exactly as
-# meterflow/stack.py derives them (stack_spec). tests/deploy applies the stack to moto and fails
+# meterflow/localcloud/stack.py derives them (stack_spec). tests/deploy applies the stack to moto and fails
 # when the names differ from what the local runtime creates. Keys match the StackSpec keys. The lake's Glue tables are in
 # lake_tables.tf.
 
@@ -63,7 +63,7 @@ locals {
       site_dispatcher         = "${var.stack_name}-site-dispatcher"
       site_messages           = "${var.stack_name}-site-messages"
     }
-    # Glue names allow no '-': meterflow/stack.py replaces it with '_'.
+    # Glue names allow no '-': meterflow/localcloud/stack.py replaces it with '_'.
     glue_database    = "${replace(var.stack_name, "-", "_")}_lake"
     athena_workgroup = "${var.stack_name}-lake"
     rest_api         = "${var.stack_name}-api"
@@ -95,7 +95,7 @@ locals {
     queues          = { for key, name in local.names.queues : key => "arn:${local.partition}:sqs:${local.region}:${local.account_id}:${name}" }
   }
 
-  # Key prefixes of the lake buckets (meterflow/stack.py comments, meterflow/domain/lake/schema.py).
+  # Key prefixes of the lake buckets (meterflow/localcloud/stack.py comments, meterflow/lake/domain/schema.py).
   inbound_prefixes = {
     landing      = "landing/"
     uncompressed = "uncompressed/"
@@ -103,7 +103,7 @@ locals {
   }
   integrated_staging_prefix = "staging/"
   athena_results_prefix     = "results/"
-  # meterflow/domain/bridge.py HISTORIAN_PREFIX: sites PUT their exports there (presigned URLs).
+  # meterflow/bridge/domain/jobs.py HISTORIAN_PREFIX: sites PUT their exports there (presigned URLs).
   historian_upload_prefix = "${local.inbound_prefixes.uncompressed}historian/"
 
   # onprem_worker/contracts.py: topics are <root>/<tenant>/<worker>/<channel>; the cloud publishes
@@ -117,7 +117,7 @@ locals {
   # The longest lake job (stage, compact, transfer); the lake worker's Lambda timeout.
   lake_job_timeout_seconds = max(var.stage_timeout_seconds, var.compact_timeout_seconds, var.transfer_timeout_seconds)
 
-  # meterflow/stack.py QueueSpec: visibility timeouts and receive counts. The export-jobs and
+  # meterflow/localcloud/stack.py QueueSpec: visibility timeouts and receive counts. The export-jobs and
   # lake-jobs visibility outlasts the longest job so a slow but healthy worker is not raced by a
   # second one. service_senders: AWS services allowed to send to the queue (queue policy).
   queues = {
@@ -154,7 +154,7 @@ locals {
       service_senders            = [{ service = "events.amazonaws.com", source_arn = local.arns.late_reads_rule }]
     }
     # historian_backfill's RunOnSite sends site jobs (task tokens); the dispatcher only publishes
-    # them, the site's work is waited for by the Task (meterflow/stack.py BridgeTuning).
+    # them, the site's work is waited for by the Task (meterflow/localcloud/stack.py BridgeTuning).
     site_dispatch = {
       name                       = local.names.queues.site_dispatch
       visibility_timeout_seconds = 60
@@ -171,7 +171,7 @@ locals {
     }
   }
 
-  # meterflow/stack.py TableSpec.
+  # meterflow/localcloud/stack.py TableSpec.
   tables = {
     file_requests = {
       name          = local.names.tables.file_requests
@@ -210,8 +210,8 @@ locals {
     { method = "POST", path = "/jobs/{job_id}/cancel" },
   ]
 
-  # meterflow/settings.py Settings.to_env(), meterflow/lake_settings.py LakeSettings.to_env() and
-  # meterflow/bridge_wiring.py BridgeSettings.to_env(), for every function. AWS_REGION is left out
+  # meterflow/hes/settings.py Settings.to_env(), meterflow/lake/settings.py LakeSettings.to_env() and
+  # meterflow/bridge/wiring.py BridgeSettings.to_env(), for every function. AWS_REGION is left out
   # on purpose: it is a reserved variable that the Lambda runtime sets itself (Lambda rejects it).
   lambda_environment = merge(
     {
@@ -265,7 +265,7 @@ locals {
       # only); here the schedule is modules/events.
       MF_SCHEDULER_RATE_MINUTES = tostring(var.scheduler_rate_minutes)
     },
-    # The on-premises bridge: meterflow/bridge_wiring.py BridgeSettings.to_env(). Site jobs and
+    # The on-premises bridge: meterflow/bridge/wiring.py BridgeSettings.to_env(). Site jobs and
     # cancellations are published through IoT Core's data plane (iot-data Publish on the ATS
     # endpoint); its MQTT settings only serve MF_SITE_PUBLISH=mqtt (local brokers) and are left out.
     {

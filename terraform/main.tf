@@ -1,4 +1,4 @@
-# Meterflow on AWS: the resources of meterflow/stack.py (buckets, queues + DLQs, tables, secret,
+# Meterflow on AWS: the resources of meterflow/localcloud/stack.py (buckets, queues + DLQs, tables, secret,
 # topic, state machines, event rule and schedule, Glue database and Athena workgroup) plus what runs
 # on them (Lambda functions from the Chalice zip, REST API, SFTP) and the IoT Core side of the
 # on-premises bridge (thing type, worker policy, topic rules).
@@ -74,7 +74,7 @@ module "storage" {
           transition_storage_class = null
         },
       ]
-      # meterflow/stack.py BucketNotificationSpec: uncompressed files start the lake-ingest workflow.
+      # meterflow/localcloud/stack.py BucketNotificationSpec: uncompressed files start the lake-ingest workflow.
       queue_notifications = [
         {
           id        = "uncompressed-objects"
@@ -170,7 +170,7 @@ module "workflows" {
   alarm_topic_arn            = module.alerts.topic_arn
   alarm_period_seconds       = var.alarm_period_seconds
 
-  # Lake workflows (meterflow/stack.py lake_ingest and input_adapter).
+  # Lake workflows (meterflow/localcloud/stack.py lake_ingest and input_adapter).
   lake_ingest_name             = local.names.state_machines.lake_ingest
   input_adapter_name           = local.names.state_machines.input_adapter
   lake_ingest_log_group_name   = local.names.log_groups.lake_ingest
@@ -206,7 +206,7 @@ module "workflows" {
     ingest_poll_max_attempts     = var.ingest_poll_max_attempts
   }
 
-  # On-premises bridge (meterflow/stack.py historian_backfill).
+  # On-premises bridge (meterflow/localcloud/stack.py historian_backfill).
   historian_backfill_name           = local.names.state_machines.historian_backfill
   historian_backfill_log_group_name = local.names.log_groups.historian_backfill
   site_dispatch_queue_url           = module.queues.queue_urls["site_dispatch"]

@@ -14,7 +14,7 @@ variable "region" {
 }
 
 variable "stack_name" {
-  description = "Name of the stack; every resource name derives from it (meterflow/stack.py stack_spec)."
+  description = "Name of the stack; every resource name derives from it (meterflow/localcloud/stack.py stack_spec)."
   type        = string
   default     = "meterflow"
 
@@ -99,7 +99,7 @@ variable "secret_recovery_window_in_days" {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Export workflow (meterflow/stack.py ExportTuning: same names, same defaults)
+# Export workflow (meterflow/localcloud/stack.py ExportTuning: same names, same defaults)
 # ---------------------------------------------------------------------------------------------
 
 variable "export_max_concurrency" {
@@ -169,7 +169,7 @@ variable "finalize_heartbeat_seconds" {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Lake workflows (meterflow/stack.py LakeTuning: same names, same defaults; LakeTuning's
+# Lake workflows (meterflow/localcloud/stack.py LakeTuning: same names, same defaults; LakeTuning's
 # finalize_timeout_seconds is lake_finalize_timeout_seconds here, finalize_timeout_seconds being the
 # export workflow's)
 # ---------------------------------------------------------------------------------------------
@@ -357,7 +357,7 @@ variable "scheduler_enabled" {
 }
 
 # ---------------------------------------------------------------------------------------------
-# On-premises bridge (meterflow/stack.py BridgeTuning: same names, same defaults). The
+# On-premises bridge (meterflow/localcloud/stack.py BridgeTuning: same names, same defaults). The
 # historian-backfill RunOnSite task waits for the site's worker; the worker heartbeats at a third of
 # site_heartbeat_seconds (onprem_worker/config.py MF_HEARTBEAT_FRACTION).
 # ---------------------------------------------------------------------------------------------
@@ -642,7 +642,7 @@ variable "site_messages_reserved_concurrency" {
 }
 
 # ---------------------------------------------------------------------------------------------
-# HES fleet (meterflow/settings.py: MF_FLEET_*, MF_EXPORT_*, MF_FIXED_NOW; same defaults)
+# HES fleet (meterflow/hes/settings.py: MF_FLEET_*, MF_EXPORT_*, MF_FIXED_NOW; same defaults)
 # ---------------------------------------------------------------------------------------------
 
 variable "fleet_meter_count" {
@@ -778,7 +778,7 @@ variable "fixed_now" {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Lake runtime settings (meterflow/lake_settings.py: MF_LATE_THRESHOLD_MINUTES, MF_RANGE_MIN_BYTES,
+# Lake runtime settings (meterflow/lake/settings.py: MF_LATE_THRESHOLD_MINUTES, MF_RANGE_MIN_BYTES,
 # MF_MAX_RANGES, MF_PARTITIONS_PER_GROUP; same defaults)
 # ---------------------------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ PLUGIN_FILES = (PLUGIN / "pyproject.toml", PLUGIN / "meterflow_localstack_dynamo
 PROJECT_PYTHON = ROOT / ".venv" / "bin" / "python"
 LOG_PATH = ROOT / "build" / "localstack" / "localstack.log"
 
-# Every AWS service that meterflow/runtime/bootstrap.py and the runtime call (athena is not:
+# Every AWS service that meterflow/localcloud/bootstrap.py and the runtime call (athena is not:
 # the local runtime queries the lake with DuckDB).
 SERVICES = ("s3", "sqs", "dynamodb", "stepfunctions", "secretsmanager", "events", "sns", "sts")
 # The entry point name of the provider in dynamodb_moto/pyproject.toml.

@@ -21,10 +21,10 @@ import requests
 from botocore.stub import Stubber
 from moto.server import ThreadedMotoServer
 
-from meterflow.adapters.athena_engine import AthenaLakeEngine, convert
-from meterflow.adapters.duckdb_engine import DuckDbLakeEngine, s3_filesystem_from_boto3
-from meterflow.domain.lake.queries import QueryFailed, QueryTimeout, named_query, run_named_query
-from meterflow.domain.lake.schema import LONG_SCHEMA, PartitionKey
+from meterflow.lake.adapters.athena_engine import AthenaLakeEngine, convert
+from meterflow.lake.adapters.duckdb_engine import DuckDbLakeEngine, s3_filesystem_from_boto3
+from meterflow.lake.domain.queries import QueryFailed, QueryTimeout, named_query, run_named_query
+from meterflow.lake.domain.schema import LONG_SCHEMA, PartitionKey
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account

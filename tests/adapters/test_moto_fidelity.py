@@ -1,6 +1,6 @@
 """The embedded moto server behaves as AWS where Terraform and the runtime read it back.
 
-Each test states the AWS behaviour a fix in ``meterflow.runtime.moto_fidelity`` restores, and
+Each test states the AWS behaviour a fix in ``meterflow.localcloud.moto_fidelity`` restores, and
 fails on an unpatched moto 5.2.5 (a 500 for an unimplemented action, a missing attribute, a
 custom error code or a string where AWS sends a timestamp).
 """
@@ -17,8 +17,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
-from meterflow.runtime import moto_fidelity
-from meterflow.runtime.local_cloud import free_port
+from meterflow.localcloud import moto_fidelity
+from meterflow.localcloud.local_cloud import free_port
 
 REGION = "us-east-1"
 VALID_DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})

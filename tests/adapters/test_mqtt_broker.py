@@ -27,8 +27,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from meterflow.runtime import mqtt_broker
-from meterflow.runtime.mqtt_broker import (
+from meterflow.localcloud import mqtt_broker
+from meterflow.localcloud.mqtt_broker import (
     BrokerIdentity,
     BrokerStartError,
     EmbeddedBroker,
@@ -39,7 +39,7 @@ from meterflow.runtime.mqtt_broker import (
     mqtt_client_options,
     start_local_broker,
 )
-from meterflow.runtime.mqtt_pki import CertificateIdentity, LocalPki, identity_of
+from meterflow.localcloud.mqtt_pki import CertificateIdentity, LocalPki, identity_of
 from onprem_worker.contracts import Channel, topic
 
 SITE_A = BrokerIdentity.worker("tenant-a", "site-a")
@@ -502,7 +502,7 @@ def test_a_mosquitto_nobody_stopped_ends_with_the_interpreter(tmp_path: Path) ->
     forgetful_owner = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from meterflow.runtime.mqtt_broker import MosquittoBroker\n"
+        "from meterflow.localcloud.mqtt_broker import MosquittoBroker\n"
         "broker = MosquittoBroker(Path(sys.argv[1]))\n"
         "broker.start()\n"
         "print(broker._process.pid)\n"

@@ -13,9 +13,9 @@ import pyarrow.csv as pa_csv
 import pytest
 from sqlalchemy import create_engine
 
-from meterflow.domain.export import encode_csv
-from meterflow.domain.fleet import Fleet, FleetConfig
-from meterflow.runtime.historian_seed import seed_historian
+from meterflow.hes.domain.export import encode_csv
+from meterflow.hes.domain.fleet import Fleet, FleetConfig
+from meterflow.localcloud.historian_seed import seed_historian
 from onprem_worker.historians import WIDE_SCHEMA, SqlHistorian, historian_from_url
 from onprem_worker.jobs import CSV_WRITE_OPTIONS
 

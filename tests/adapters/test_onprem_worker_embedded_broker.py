@@ -16,7 +16,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from meterflow.runtime.mqtt_broker import BrokerIdentity, EmbeddedBroker, mqtt_client_options
+from meterflow.localcloud.mqtt_broker import BrokerIdentity, EmbeddedBroker, mqtt_client_options
 from onprem_worker.contracts import Channel, JobMessage, ResultMessage, topic
 
 TENANT, WORKER = "laptop", "worker-1"

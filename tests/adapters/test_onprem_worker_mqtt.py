@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from meterflow.domain.export import encode_csv
-from meterflow.domain.fleet import Fleet, FleetConfig
-from meterflow.runtime.historian_seed import seed_historian
+from meterflow.hes.domain.export import encode_csv
+from meterflow.hes.domain.fleet import Fleet, FleetConfig
+from meterflow.localcloud.historian_seed import seed_historian
 from onprem_worker.contracts import Channel, JobMessage, JobStatus, ResultMessage
 from tests.support.onprem_site import (
     BROKER_HOST,

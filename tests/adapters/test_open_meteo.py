@@ -15,10 +15,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from meterflow.adapters.open_meteo import OpenMeteoWeather
-from meterflow.domain.errors import InvalidInput
-from meterflow.domain.lake.schema import WEATHER_SCHEMA
-from meterflow.domain.lake.weather_source import WeatherProvider, WeatherUnavailable
+from meterflow.core.errors import InvalidInput
+from meterflow.lake.adapters.open_meteo import OpenMeteoWeather
+from meterflow.lake.domain.schema import WEATHER_SCHEMA
+from meterflow.lake.domain.weather_source import WeatherProvider, WeatherUnavailable
 
 LATITUDE, LONGITUDE = 51.5074, -0.1278
 DAY = datetime(2023, 1, 1)

@@ -21,8 +21,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from meterflow.runtime.sftp_server import S3SftpServer, normalize_virtual_path
-from meterflow.runtime.ssh_keys import (
+from meterflow.localcloud.sftp_server import S3SftpServer, normalize_virtual_path
+from meterflow.localcloud.ssh_keys import (
     SshKeyPair,
     generate_ssh_keypair,
     host_key_fingerprint,

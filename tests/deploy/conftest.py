@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from meterflow.stack import BridgeTuning, ExportTuning, LakeTuning, StackSpec, stack_spec
+from meterflow.localcloud.stack import BridgeTuning, ExportTuning, LakeTuning, StackSpec, stack_spec
 from tests.support.moto_process import MotoProcess, moto_process
 from tests.support.terraform import Terraform, moto_provider_override, terraform_binary, tuning_variables
 
@@ -141,8 +141,8 @@ def applied_stack(tmp_path_factory: pytest.TempPathFactory, deployment: Deployme
 @pytest.fixture(scope="session")
 def local_runtime_cloud(deployment: Deployment) -> Iterator[MotoProcess]:
     """GIVEN the same deployment created by the local runtime (bootstrap) in another moto server."""
-    from meterflow.runtime.bootstrap import bootstrap
-    from meterflow.runtime.ssh_keys import generate_ssh_keypair
+    from meterflow.localcloud.bootstrap import bootstrap
+    from meterflow.localcloud.ssh_keys import generate_ssh_keypair
 
     with moto_process(deployment.region) as cloud:
         bootstrap(deployment.spec(cloud.endpoint_url), cloud.clients(), generate_ssh_keypair().private_pem)

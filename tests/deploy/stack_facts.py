@@ -1,7 +1,7 @@
 """What a deployed Meterflow stack is, read back from a cloud with boto3.
 
 The same reader runs against the stack ``terraform apply`` created and the stack the local runtime
-creates (``meterflow.runtime.bootstrap``), so the two are compared by what the cloud holds, not by
+creates (``meterflow.localcloud.bootstrap``), so the two are compared by what the cloud holds, not by
 what either side meant to create.
 """
 
@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from meterflow.adapters.clients import AwsClients
+from meterflow.aws.clients import AwsClients
 
 # A queue URL names its queue by account and name; the host differs between clouds and endpoints.
 QUEUE_URL = re.compile(r"https?://[^/\"]+/(?P<account>[0-9]{12})/(?P<name>[A-Za-z0-9_-]+)")

@@ -5,7 +5,7 @@ notifications, event rules, state machine definitions, secrets, topics). These t
 the deployment has: the functions' handlers, triggers and environment, the API's routes and
 authorization, who may send, invoke, publish and encrypt (IAM, queue and key policies), the IoT
 rules and the workers' policy, the Glue catalog and the Athena workgroup, the root outputs. Each
-expectation comes from the code (meterflow/stack.py, the settings classes, catalog.py,
+expectation comes from the code (meterflow/localcloud/stack.py, the settings classes, catalog.py,
 onprem_worker/contracts.py, chalice_app/app.py read with ast), not from the Terraform.
 
 Every comparison asserts that what it inspects exists, and ``test_comparison_notices_a_change``
@@ -27,13 +27,13 @@ from typing import Any
 
 import pytest
 
-from meterflow.bridge_wiring import BridgeSettings
-from meterflow.domain.bridge import site_message_from_rule
-from meterflow.domain.lake.catalog import LAKE_TABLES, LakeTable
-from meterflow.lake_settings import LakeSettings
-from meterflow.runtime.local_cloud import SFTP_USER
-from meterflow.settings import Settings, check_settings
-from meterflow.stack import StackSpec
+from meterflow.bridge.domain.jobs import site_message_from_rule
+from meterflow.bridge.wiring import BridgeSettings
+from meterflow.hes.settings import Settings, check_settings
+from meterflow.lake.domain.catalog import LAKE_TABLES, LakeTable
+from meterflow.lake.settings import LakeSettings
+from meterflow.localcloud.local_cloud import SFTP_USER
+from meterflow.localcloud.stack import StackSpec
 from onprem_worker.contracts import CLOUD_TO_SITE, SITE_TO_CLOUD, TOPIC_ROOT, Channel
 from tests.deploy.applied_state import (
     AppliedState,
@@ -96,7 +96,7 @@ LAKE_OUTPUTS = frozenset(
 BRIDGE_OUTPUTS = frozenset(
     {"BackfillStateMachineArn", "IotDataEndpoint", "OnpremWorkerPolicyName", "OnpremWorkerThingType"}
 )
-# What the IoT topic rules put on the site-messages queue (meterflow/domain/bridge.py
+# What the IoT topic rules put on the site-messages queue (meterflow/bridge/domain/jobs.py
 # site_message_from_rule): the MQTT payload base64-encoded, and its topic.
 SITE_RULE_SQL = "SELECT encode(*, 'base64') AS payload, topic() AS topic FROM '{topic_filter}'"
 # The functions publish to sites through IoT Core's data plane on the ATS endpoint.
@@ -556,7 +556,7 @@ def projection_parameters(table: LakeTable, bucket: str) -> dict[str, str]:
 
 
 def compare_glue_tables(state: AppliedState, expected: Expected) -> tuple[Any, Any]:
-    """Glue database and tables; expected: meterflow/domain/lake/catalog.py's tables."""
+    """Glue database and tables; expected: meterflow/lake/domain/catalog.py's tables."""
     applied: dict[str, Any] = {
         "databases": sorted(
             database.values["name"] for database in state.resources("aws_glue_catalog_database")

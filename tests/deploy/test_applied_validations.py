@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from meterflow.stack import BridgeTuning, ExportTuning, LakeTuning
+from meterflow.localcloud.stack import BridgeTuning, ExportTuning, LakeTuning
 from tests.deploy.conftest import AppliedStack
 from tests.support.terraform import tuning_variables
 
@@ -218,7 +218,7 @@ def group_plans(applied_stack: AppliedStack) -> dict[str, GroupPlan]:
 
 
 def python_default_tuning() -> dict[str, Any]:
-    """The tuning variables at meterflow/stack.py's defaults (which are the variables' defaults:
+    """The tuning variables at meterflow/localcloud/stack.py's defaults (which are the variables' defaults:
     tests/static/test_terraform_defaults.py)."""
     return tuning_variables(ExportTuning(), LakeTuning(), BridgeTuning())
 

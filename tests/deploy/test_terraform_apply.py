@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from meterflow.stack import StackSpec
+from meterflow.localcloud.stack import StackSpec
 from tests.deploy.conftest import AppliedStack, Deployment, terraform_for_moto
 from tests.deploy.stack_facts import StackReader, differences
 from tests.support.moto_process import MotoProcess, moto_process
@@ -126,7 +126,7 @@ def test_alarms_watch_every_dlq_state_machine_and_function(
 def test_sftp_key_pair_is_installed_outside_terraform(
     applied_stack: AppliedStack, deployment: Deployment
 ) -> None:
-    from meterflow.runtime.sftp_keys import rotate_sftp_key
+    from meterflow.localcloud.sftp_keys import rotate_sftp_key
 
     # GIVEN the applied stack: the secret exists, without a value, and the user has no key
     state = json.dumps(applied_stack.state())

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from meterflow.domain.fleet import Fleet
-from meterflow.runtime.hes_client import HesClient
-from meterflow.runtime.local_cloud import LocalCloud, LocalCloudConfig
-from meterflow.stack import BridgeTuning, ExportTuning, LakeTuning
+from meterflow.hes.domain.fleet import Fleet
+from meterflow.localcloud.hes_client import HesClient
+from meterflow.localcloud.local_cloud import LocalCloud, LocalCloudConfig
+from meterflow.localcloud.stack import BridgeTuning, ExportTuning, LakeTuning
 
 # Short heartbeats so a killed worker is detected in seconds, not the production minute.
 E2E_TUNING = ExportTuning(chunk_heartbeat_seconds=4, finalize_heartbeat_seconds=4, chunk_timeout_seconds=120)

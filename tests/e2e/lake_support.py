@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from meterflow.lake_wiring import LakeServices
-from meterflow.runtime.lake_watch import file_status, manifest, wait_for, wait_ingested, wait_late_merged
+from meterflow.lake.wiring import LakeServices
+from meterflow.localcloud.lake_watch import file_status, manifest, wait_for, wait_ingested, wait_late_merged
 
 __all__ = [
     "file_status",

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from meterflow.domain.timeutil import format_hes_time
-from meterflow.runtime.local_cloud import (
+from meterflow.core.timeutil import format_hes_time
+from meterflow.localcloud.local_cloud import (
     LocalCloud,
     chalice_stage,
     chalice_stage_environment,

@@ -20,17 +20,17 @@ import pyarrow.compute as pc
 import pytest
 import requests
 
-from meterflow.domain.export import encode_csv
-from meterflow.domain.fleet import Fleet
-from meterflow.domain.lake.dataflows import land_london_file, publish_topology, publish_weather
-from meterflow.domain.lake.integrations import Integration
-from meterflow.domain.lake.london import parse_london_lcl, synthetic_london_file
-from meterflow.domain.lake.queries import run_named_query
-from meterflow.domain.lake.weather_source import SimulatedWeather
-from meterflow.domain.timeutil import parse_hes_time
-from meterflow.domain.weather import temperature_c
-from meterflow.lake_wiring import LakeServices, lake_services
-from meterflow.runtime.local_cloud import SFTP_USER, LocalCloud
+from meterflow.core.timeutil import parse_hes_time
+from meterflow.hes.domain.export import encode_csv
+from meterflow.hes.domain.fleet import Fleet
+from meterflow.hes.domain.weather import temperature_c
+from meterflow.lake.domain.dataflows import land_london_file, publish_topology, publish_weather
+from meterflow.lake.domain.integrations import Integration
+from meterflow.lake.domain.london import parse_london_lcl, synthetic_london_file
+from meterflow.lake.domain.queries import run_named_query
+from meterflow.lake.domain.weather_source import SimulatedWeather
+from meterflow.lake.wiring import LakeServices, lake_services
+from meterflow.localcloud.local_cloud import SFTP_USER, LocalCloud
 from tests.e2e.lake_support import (
     manifest,
     partition_objects,
@@ -418,7 +418,7 @@ def run_cli(cloud: LocalCloud, *arguments: str) -> subprocess.CompletedProcess[s
         [
             sys.executable,
             "-m",
-            "meterflow.runtime.cli",
+            "meterflow.localcloud.cli",
             "lake",
             "--stack-name",
             cloud.config.stack_name,

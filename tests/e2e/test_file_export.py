@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from meterflow.domain.export import encode_csv
-from meterflow.domain.fleet import Fleet
-from meterflow.domain.timeutil import format_hes_time, from_epoch_seconds, parse_hes_time, to_epoch_seconds
-from meterflow.runtime.hes_client import HesClient, save_private_key, sftp_get
-from meterflow.runtime.local_cloud import SFTP_USER, LocalCloud
+from meterflow.core.timeutil import format_hes_time, from_epoch_seconds, parse_hes_time, to_epoch_seconds
+from meterflow.hes.domain.export import encode_csv
+from meterflow.hes.domain.fleet import Fleet
+from meterflow.localcloud.hes_client import HesClient, save_private_key, sftp_get
+from meterflow.localcloud.local_cloud import SFTP_USER, LocalCloud
 
 pytestmark = pytest.mark.e2e
 

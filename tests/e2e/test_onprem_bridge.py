@@ -22,13 +22,13 @@ import pytest
 import requests
 from paho.mqtt.enums import CallbackAPIVersion
 
-from meterflow.domain.export import encode_csv
-from meterflow.domain.fleet import Fleet
-from meterflow.domain.lake.dataflows import publish_topology
-from meterflow.lake_wiring import LakeServices, lake_services
-from meterflow.runtime.historian_seed import seed_historian
-from meterflow.runtime.local_cloud import LocalCloud
-from meterflow.runtime.mqtt_broker import BrokerIdentity, MqttClientOptions, mqtt_client_options
+from meterflow.hes.domain.export import encode_csv
+from meterflow.hes.domain.fleet import Fleet
+from meterflow.lake.domain.dataflows import publish_topology
+from meterflow.lake.wiring import LakeServices, lake_services
+from meterflow.localcloud.historian_seed import seed_historian
+from meterflow.localcloud.local_cloud import LocalCloud
+from meterflow.localcloud.mqtt_broker import BrokerIdentity, MqttClientOptions, mqtt_client_options
 from onprem_worker.contracts import Channel, JobMessage, ResultMessage, topic
 from tests.e2e.lake_support import manifest, wait_for, wait_ingested
 from tests.support.upload_stub import UploadStub

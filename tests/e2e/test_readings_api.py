@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from meterflow.domain.fleet import Fleet
-from meterflow.runtime.hes_client import HesClient
+from meterflow.hes.domain.fleet import Fleet
+from meterflow.localcloud.hes_client import HesClient
 
 pytestmark = pytest.mark.e2e
 SEED_START = "2023-02-27 16:00:00.000000"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from meterflow.stack import StateMachineSpec, stack_spec, template_variables
+from meterflow.localcloud.stack import StateMachineSpec, stack_spec, template_variables
 
 MACHINES = stack_spec().state_machines
 

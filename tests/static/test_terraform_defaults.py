@@ -2,7 +2,7 @@
 
 tests/deploy applies a deployment with its own stack name, region and tuning, so a default there
 cannot stand in for a variable; these tests check the defaults themselves against the code: the
-tuning against meterflow/stack.py (ExportTuning, LakeTuning, BridgeTuning, stack_spec), the runtime
+tuning against meterflow/localcloud/stack.py (ExportTuning, LakeTuning, BridgeTuning, stack_spec), the runtime
 settings each variable documents as "(MF_...)" against the settings classes.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from meterflow.lake_settings import LakeSettings
-from meterflow.settings import Settings
-from meterflow.stack import BridgeTuning, ExportTuning, LakeTuning, stack_spec
+from meterflow.hes.settings import Settings
+from meterflow.lake.settings import LakeSettings
+from meterflow.localcloud.stack import BridgeTuning, ExportTuning, LakeTuning, stack_spec
 from tests.static.support import TERRAFORM_DIR, labelled, unquote
 from tests.support.terraform import tuning_variables
 
@@ -46,7 +46,7 @@ def python_tuning() -> dict[str, int]:
 
 
 def test_tuning_defaults_are_stack_py_defaults() -> None:
-    # GIVEN the tuning dataclasses of meterflow/stack.py, whose fields are Terraform variables
+    # GIVEN the tuning dataclasses of meterflow/localcloud/stack.py, whose fields are Terraform variables
     tuning = python_tuning()
     # WHEN reading the defaults of the variables of the same names
     defaults = terraform_defaults()

@@ -1,4 +1,4 @@
-"""In-memory ports of the on-premises bridge, same contracts as the adapters in meterflow.adapters.bridge."""
+"""In-memory ports of the on-premises bridge, same contracts as meterflow.bridge.adapters.aws."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from meterflow.domain.bridge import FINISHED, BridgeJob, BridgeJobStatus, PublishFailed
-from meterflow.domain.errors import Conflict, StaleTaskToken
+from meterflow.bridge.domain.jobs import FINISHED, BridgeJob, BridgeJobStatus, PublishFailed
+from meterflow.core.errors import Conflict, StaleTaskToken
 
 
 class MemoryJobs:

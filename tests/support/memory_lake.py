@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from meterflow.domain.lake.ports import ConcurrentUpdate, ObjectInfo, VersionedObject
+from meterflow.lake.ports import ConcurrentUpdate, ObjectInfo, VersionedObject
 
 
 class MemoryLakeStore:

@@ -18,13 +18,13 @@ from typing import Any
 import boto3
 import requests
 
-from meterflow.adapters.clients import AwsClients
-from meterflow.runtime.local_cloud import free_port
+from meterflow.aws.clients import AwsClients
+from meterflow.localcloud.local_cloud import free_port
 
 _SERVE = """
 import os, sys, time
 from moto.server import ThreadedMotoServer
-from meterflow.runtime import moto_fidelity
+from meterflow.localcloud import moto_fidelity
 moto_fidelity.apply()
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False)
 server.start()

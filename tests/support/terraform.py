@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from meterflow.stack import BridgeTuning, ExportTuning, LakeTuning
+from meterflow.localcloud.stack import BridgeTuning, ExportTuning, LakeTuning
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM_DIR = REPO_ROOT / "terraform"

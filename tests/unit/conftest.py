@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from meterflow.domain.fleet import EventRates, Fleet, FleetConfig
+from meterflow.hes.domain.fleet import EventRates, Fleet, FleetConfig
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from meterflow.runtime.local_cloud import chalice_stage
+from meterflow.localcloud.local_cloud import chalice_stage
 
 REPO = Path(__file__).resolve().parents[2]
 CHALICE_PROJECT = REPO / "chalice_app"
@@ -47,7 +47,7 @@ def test_the_app_starts_with_the_local_stage_and_fails_naming_a_missing_variable
     failed = import_app(base_env() | partial)
     assert failed.returncode != 0
     last_line = failed.stderr.strip().splitlines()[-1]
-    assert last_line.startswith("meterflow.settings.MissingSettings: 2 environment variable(s) not set: ")
+    assert last_line.startswith("meterflow.hes.settings.MissingSettings: 2 environment variable(s) not set: ")
     assert "MF_FILE_REQUESTS_TABLE, MF_INBOUND_BUCKET." in last_line
 
 

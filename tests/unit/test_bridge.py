@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from meterflow.domain import bridge
-from meterflow.domain.bridge import BridgeJobStatus, token_digest
-from meterflow.domain.errors import Conflict, IntegrityError, InvalidInput
+from meterflow.bridge.domain import jobs as bridge
+from meterflow.bridge.domain.jobs import BridgeJobStatus, token_digest
+from meterflow.core.errors import Conflict, IntegrityError, InvalidInput
 from onprem_worker.contracts import (
     CancelMessage,
     Channel,

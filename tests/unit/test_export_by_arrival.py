@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from meterflow.domain import services
-from meterflow.domain.errors import ExportIntegrityError, InvalidInput
-from meterflow.domain.export import (
+from meterflow.core.errors import ExportIntegrityError, InvalidInput
+from meterflow.core.timeutil import format_hes_time, from_epoch_seconds, parse_hes_time
+from meterflow.hes.domain import services
+from meterflow.hes.domain.export import (
     ChunkContext,
     ChunkJob,
     ExportPlan,
@@ -25,9 +26,8 @@ from meterflow.domain.export import (
     chunk_records,
     plan_export,
 )
-from meterflow.domain.fleet import EventRates, Fleet, FleetConfig, ReadingBatch
-from meterflow.domain.ports import StoredObject
-from meterflow.domain.timeutil import format_hes_time, from_epoch_seconds, parse_hes_time
+from meterflow.hes.domain.fleet import EventRates, Fleet, FleetConfig, ReadingBatch
+from meterflow.hes.ports import StoredObject
 
 REQUEST_ID = "0b5e8a4e-3f4c-4a59-9d1e-2f7f0c6a9b11"
 # Long after every window below: all of their reads have arrived.

@@ -8,8 +8,8 @@ from datetime import datetime
 
 import pytest
 
-from meterflow.domain.errors import InvalidInput
-from meterflow.domain.export import (
+from meterflow.core.errors import InvalidInput
+from meterflow.hes.domain.export import (
     S3_MIN_PART_BYTES,
     ChunkJob,
     ExportWindow,
@@ -18,7 +18,7 @@ from meterflow.domain.export import (
     group_parts,
     plan_export,
 )
-from meterflow.domain.fleet import Fleet
+from meterflow.hes.domain.fleet import Fleet
 
 REQUEST_ID = "55e3059d-6274-4d97-89a8-40ca93bcd084"
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meterflow.domain.fleet import EventRates, Fleet, FleetConfig, MeterClass
-from meterflow.domain.truth import ground_truth
+from meterflow.hes.domain.fleet import EventRates, Fleet, FleetConfig, MeterClass
+from meterflow.hes.domain.truth import ground_truth
 
 DAY = datetime(2023, 2, 27)
 

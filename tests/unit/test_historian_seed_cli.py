@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from meterflow.domain.fleet import Fleet, FleetConfig
-from meterflow.runtime.cli import main
+from meterflow.hes.domain.fleet import Fleet, FleetConfig
+from meterflow.localcloud.cli import main
 from onprem_worker.historians import historian_from_url
 
 

@@ -10,11 +10,11 @@ from datetime import datetime
 import pyarrow as pa
 import pytest
 
-from meterflow.domain.export import encode_csv
-from meterflow.domain.fleet import Fleet, FleetConfig
-from meterflow.domain.lake.hes_format import VALUE_COLUMNS, parse_hes_range
-from meterflow.domain.lake.parsing import QuarantineReason
-from meterflow.domain.lake.schema import HES_READING_TYPES, STAGED_SCHEMA
+from meterflow.hes.domain.export import encode_csv
+from meterflow.hes.domain.fleet import Fleet, FleetConfig
+from meterflow.lake.domain.hes_format import VALUE_COLUMNS, parse_hes_range
+from meterflow.lake.domain.parsing import QuarantineReason
+from meterflow.lake.domain.schema import HES_READING_TYPES, STAGED_SCHEMA
 
 
 @pytest.fixture(scope="module")

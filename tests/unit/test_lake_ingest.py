@@ -14,15 +14,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from meterflow.domain.errors import IntegrityError, RetryableError
-from meterflow.domain.export import encode_csv
-from meterflow.domain.fleet import Fleet, FleetConfig
-from meterflow.domain.lake import ingest
-from meterflow.domain.lake.partitions import CodedRows, decode_parquet, encode_parquet
-from meterflow.domain.lake.ports import ConcurrentUpdate
-from meterflow.domain.lake.ranges import RangeTuning
-from meterflow.domain.lake.schema import LONG_SCHEMA, READINGS_PREFIX, PartitionKey
-from meterflow.domain.timeutil import format_hes_time
+from meterflow.core.errors import IntegrityError, RetryableError
+from meterflow.core.timeutil import format_hes_time
+from meterflow.hes.domain.export import encode_csv
+from meterflow.hes.domain.fleet import Fleet, FleetConfig
+from meterflow.lake.domain import ingest
+from meterflow.lake.domain.partitions import CodedRows, decode_parquet, encode_parquet
+from meterflow.lake.domain.ranges import RangeTuning
+from meterflow.lake.domain.schema import LONG_SCHEMA, READINGS_PREFIX, PartitionKey
+from meterflow.lake.ports import ConcurrentUpdate
 from tests.support.memory_lake import MemoryLakeStore, RecordingPublisher
 
 START = datetime(2023, 1, 2)

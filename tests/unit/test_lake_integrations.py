@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from meterflow.domain.errors import InvalidInput
-from meterflow.domain.lake.integrations import (
+from meterflow.core.errors import InvalidInput
+from meterflow.lake.domain.integrations import (
     Integration,
     gunzip_stream,
     ingest_requests_from_s3_event,

@@ -9,9 +9,9 @@ from datetime import date, datetime
 import pyarrow as pa
 import pytest
 
-from meterflow.domain.errors import InvalidInput
-from meterflow.domain.lake.catalog import LCL_HOUSEHOLDS
-from meterflow.domain.lake.london import (
+from meterflow.core.errors import InvalidInput
+from meterflow.lake.domain.catalog import LCL_HOUSEHOLDS
+from meterflow.lake.domain.london import (
     ACORN_GROUPS,
     LCL_HEADER,
     london_households,
@@ -19,8 +19,8 @@ from meterflow.domain.lake.london import (
     parse_london_lcl_with_households,
     synthetic_london_file,
 )
-from meterflow.domain.lake.parsing import ParsedRange, QuarantinedLine, QuarantineReason
-from meterflow.domain.lake.schema import KWH, STAGED_SCHEMA
+from meterflow.lake.domain.parsing import ParsedRange, QuarantinedLine, QuarantineReason
+from meterflow.lake.domain.schema import KWH, STAGED_SCHEMA
 
 HEADER_WITHOUT_SPACE = "LCLid,stdorToU,DateTime,KWH/hh (per half hour),Acorn,Acorn_grouped"
 GOOD_TIME = "2012-10-12 00:30:00.0000000"

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from meterflow.domain.lake.partitions import (
+from meterflow.lake.domain.partitions import (
     CodedRows,
     MergeOutcome,
     decode_meters,
@@ -20,7 +20,7 @@ from meterflow.domain.lake.partitions import (
     partition_order,
     split_by_partition,
 )
-from meterflow.domain.lake.schema import HES_READING_TYPES, KWH, LONG_SCHEMA, STAGED_SCHEMA, PartitionKey
+from meterflow.lake.domain.schema import HES_READING_TYPES, KWH, LONG_SCHEMA, STAGED_SCHEMA, PartitionKey
 
 T0 = datetime(2023, 1, 2, 5)
 KW = next(kind for kind in HES_READING_TYPES if kind.name == "kw")

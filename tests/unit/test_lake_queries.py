@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meterflow.adapters.duckdb_engine import DuckDbLakeEngine
-from meterflow.domain.errors import InvalidInput, NotFound
-from meterflow.domain.lake.catalog import READINGS, WEATHER
-from meterflow.domain.lake.queries import (
+from meterflow.core.errors import InvalidInput, NotFound
+from meterflow.lake.adapters.duckdb_engine import DuckDbLakeEngine
+from meterflow.lake.domain.catalog import READINGS, WEATHER
+from meterflow.lake.domain.queries import (
     DAILY_CONSUMPTION,
     NAMED_QUERIES,
     QueryFailed,
@@ -27,7 +27,7 @@ from meterflow.domain.lake.queries import (
     partition_predicate,
     run_named_query,
 )
-from meterflow.domain.lake.schema import LONG_SCHEMA, WEATHER_SCHEMA, PartitionKey, weather_object_key
+from meterflow.lake.domain.schema import LONG_SCHEMA, WEATHER_SCHEMA, PartitionKey, weather_object_key
 
 BUCKET = "meterflow-integrated"
 HES_METER = "0b7c4a9e-1d2f-3a4b-8c5d-6e7f8a9b0c1d"

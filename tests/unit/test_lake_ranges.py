@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meterflow.domain.lake.ranges import (
+from meterflow.lake.domain.ranges import (
     ByteRange,
     RangeTuning,
     ReadAt,

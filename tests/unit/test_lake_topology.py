@@ -9,9 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from meterflow.domain.fleet import Fleet, FleetConfig, MeterClass
-from meterflow.domain.lake.catalog import TOPOLOGY_ASSETS, TOPOLOGY_METERS, LakeTable
-from meterflow.domain.lake.topology import (
+from meterflow.hes.domain.fleet import Fleet, FleetConfig, MeterClass
+from meterflow.lake.domain.catalog import TOPOLOGY_ASSETS, TOPOLOGY_METERS, LakeTable
+from meterflow.lake.domain.topology import (
     GRID_ID,
     SUBSTATION_COUNT,
     TERRITORY_CENTRE,

@@ -8,18 +8,18 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from meterflow.domain.errors import InvalidInput
-from meterflow.domain.fleet import Fleet
-from meterflow.domain.lake.schema import WEATHER_SCHEMA
-from meterflow.domain.lake.weather_source import (
+from meterflow.core.errors import InvalidInput
+from meterflow.core.timeutil import to_epoch_seconds
+from meterflow.hes.domain.fleet import Fleet
+from meterflow.hes.domain.weather import temperature_c
+from meterflow.lake.domain.schema import WEATHER_SCHEMA
+from meterflow.lake.domain.weather_source import (
     MAX_WEATHER_DAYS,
     SimulatedWeather,
     WeatherProvider,
     weather_day_objects,
     weather_days,
 )
-from meterflow.domain.timeutil import to_epoch_seconds
-from meterflow.domain.weather import temperature_c
 
 SEED = 20_230_227
 START = datetime(2023, 3, 25, 22)  # two hours of the 25th, all of the 26th, two hours of the 27th

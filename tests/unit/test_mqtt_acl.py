@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from meterflow.runtime.mqtt_broker import (
+from meterflow.localcloud.mqtt_broker import (
     BRIDGE_IDENTITY,
     BrokerIdentity,
     TopicAcl,

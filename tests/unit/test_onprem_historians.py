@@ -15,9 +15,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from meterflow.domain.export import encode_csv
-from meterflow.domain.fleet import EventRates, Fleet, FleetConfig
-from meterflow.runtime.historian_seed import fleet_batches, seed_historian
+from meterflow.hes.domain.export import encode_csv
+from meterflow.hes.domain.fleet import EventRates, Fleet, FleetConfig
+from meterflow.localcloud.historian_seed import fleet_batches, seed_historian
 from onprem_worker import historians
 from onprem_worker.historians import (
     WIDE_SCHEMA,

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from meterflow.domain.export import encode_csv
-from meterflow.domain.fleet import Fleet
-from meterflow.runtime.historian_seed import seed_historian
+from meterflow.hes.domain.export import encode_csv
+from meterflow.hes.domain.fleet import Fleet
+from meterflow.localcloud.historian_seed import seed_historian
 from onprem_worker.historians import Historian, historian_from_url
 from onprem_worker.jobs import (
     HistorianExport,

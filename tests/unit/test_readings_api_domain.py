@@ -6,9 +6,9 @@ from datetime import datetime
 
 import pytest
 
-from meterflow.domain.errors import InvalidInput
-from meterflow.domain.fleet import Fleet
-from meterflow.domain.readings import ReadingsQuery, readings_page
+from meterflow.core.errors import InvalidInput
+from meterflow.hes.domain.fleet import Fleet
+from meterflow.hes.domain.readings import ReadingsQuery, readings_page
 
 NOW = datetime(2024, 1, 1)
 

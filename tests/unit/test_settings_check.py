@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from meterflow.bridge_wiring import BridgeSettings
-from meterflow.lake_settings import LakeSettings
-from meterflow.runtime import cli
-from meterflow.runtime.local_cloud import (
+from meterflow.bridge.wiring import BridgeSettings
+from meterflow.hes.settings import MissingSettings, Settings, check_settings
+from meterflow.lake.settings import LakeSettings
+from meterflow.localcloud import cli
+from meterflow.localcloud.local_cloud import (
     CLOUD_ENV_FILE,
     CloudNotRunning,
     LocalCloud,
@@ -24,8 +25,7 @@ from meterflow.runtime.local_cloud import (
     read_cloud_env,
     write_chalice_stage,
 )
-from meterflow.runtime.mqtt_broker import MqttClientOptions
-from meterflow.settings import MissingSettings, Settings, check_settings
+from meterflow.localcloud.mqtt_broker import MqttClientOptions
 
 REPO = Path(__file__).resolve().parents[2]
 CHALICE_PROJECT = REPO / "chalice_app"

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from meterflow.domain.errors import InvalidInput
-from workers.task_runner import MalformedJob, run_job
+from meterflow.aws.task_runner import MalformedJob, run_job
+from meterflow.core.errors import InvalidInput
 
 
 class RecordingStepFunctions:

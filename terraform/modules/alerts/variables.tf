@@ -1,5 +1,5 @@
 variable "name" {
-  description = "Name of the topic (meterflow/stack.py TopicSpec: <stack>-alerts)."
+  description = "Name of the topic (meterflow/localcloud/stack.py TopicSpec: <stack>-alerts)."
   type        = string
 
   validation {

@@ -1,5 +1,5 @@
 # The lake's query side: a Glue database with one external Parquet table per lake table
-# (meterflow/domain/lake/catalog.py LAKE_TABLES) and the Athena workgroup the API queries them in.
+# (meterflow/lake/domain/catalog.py LAKE_TABLES) and the Athena workgroup the API queries them in.
 #
 # Partitions are found by partition projection (table parameters computed below from each partition
 # key's projection settings), so there are no crawlers and no partition maintenance: a partition
@@ -42,7 +42,7 @@ resource "aws_glue_catalog_table" "this" {
 
   name          = each.key
   database_name = aws_glue_catalog_database.this.name
-  description   = "Meterflow lake table ${each.key} (meterflow/domain/lake/catalog.py)."
+  description   = "Meterflow lake table ${each.key} (meterflow/lake/domain/catalog.py)."
   table_type    = "EXTERNAL_TABLE"
 
   parameters = merge(

@@ -1,5 +1,5 @@
 variable "database_name" {
-  description = "Name of the Glue database (meterflow/stack.py: <stack with '_' for '-'>_lake)."
+  description = "Name of the Glue database (meterflow/localcloud/stack.py: <stack with '_' for '-'>_lake)."
   type        = string
 
   validation {
@@ -20,7 +20,7 @@ variable "bucket_name" {
 }
 
 variable "tables" {
-  description = "Tables by name (meterflow/domain/lake/catalog.py LAKE_TABLES): key prefix in the bucket (no slash at either end), columns (name, Glue type) and partition keys in path order (name, Glue type, projection type enum/integer/date and its settings: values for enum, range and digits for integer, range and format for date; null where unused)."
+  description = "Tables by name (meterflow/lake/domain/catalog.py LAKE_TABLES): key prefix in the bucket (no slash at either end), columns (name, Glue type) and partition keys in path order (name, Glue type, projection type enum/integer/date and its settings: values for enum, range and digits for integer, range and format for date; null where unused)."
   type = map(object({
     prefix = string
     columns = list(object({
@@ -61,13 +61,13 @@ variable "tables" {
 }
 
 variable "parquet_compression" {
-  description = "Compression codec of the tables' Parquet files (meterflow/domain/lake/schema.py PARQUET_COMPRESSION), recorded as a table parameter."
+  description = "Compression codec of the tables' Parquet files (meterflow/lake/domain/schema.py PARQUET_COMPRESSION), recorded as a table parameter."
   type        = string
   default     = "zstd"
 }
 
 variable "workgroup_name" {
-  description = "Name of the Athena workgroup (meterflow/stack.py: <stack>-lake)."
+  description = "Name of the Athena workgroup (meterflow/localcloud/stack.py: <stack>-lake)."
   type        = string
 
   validation {

@@ -1,4 +1,4 @@
-# EventBridge on the default bus: the late-reads rule (meterflow/stack.py EventRuleSpec) forwards
+# EventBridge on the default bus: the late-reads rule (meterflow/localcloud/stack.py EventRuleSpec) forwards
 # LateReadsStaged events to the late-reads queue, and the input adapter schedule (ScheduleSpec)
 # invokes the scheduler function every scheduler_rate_minutes.
 

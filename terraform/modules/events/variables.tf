@@ -1,5 +1,5 @@
 variable "late_reads_rule_name" {
-  description = "Name of the late-reads rule on the default bus (meterflow/stack.py: <stack>-late-reads)."
+  description = "Name of the late-reads rule on the default bus (meterflow/localcloud/stack.py: <stack>-late-reads)."
   type        = string
 
   validation {
@@ -9,12 +9,12 @@ variable "late_reads_rule_name" {
 }
 
 variable "late_reads_event_source" {
-  description = "Event source the late-reads rule matches (meterflow/stack.py LAKE_EVENT_SOURCE)."
+  description = "Event source the late-reads rule matches (meterflow/localcloud/stack.py LAKE_EVENT_SOURCE)."
   type        = string
 }
 
 variable "late_reads_detail_type" {
-  description = "Detail type the late-reads rule matches (meterflow/stack.py LATE_READS_DETAIL_TYPE)."
+  description = "Detail type the late-reads rule matches (meterflow/localcloud/stack.py LATE_READS_DETAIL_TYPE)."
   type        = string
 }
 
@@ -46,7 +46,7 @@ variable "late_reads_maximum_retry_attempts" {
 }
 
 variable "scheduler_rule_name" {
-  description = "Name of the input adapter schedule rule (meterflow/stack.py ScheduleSpec: <stack>-input-adapter-scheduler)."
+  description = "Name of the input adapter schedule rule (meterflow/localcloud/stack.py ScheduleSpec: <stack>-input-adapter-scheduler)."
   type        = string
 
   validation {

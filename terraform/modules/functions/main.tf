@@ -333,7 +333,7 @@ data "aws_iam_policy_document" "export_worker" {
   }
 
   # finalize_export deletes the chunk objects of its export once the file is composed
-  # (meterflow/domain/services.py); the staging lifecycle rule is only the safety net.
+  # (meterflow/hes/domain/services.py); the staging lifecycle rule is only the safety net.
   statement {
     sid       = "DeleteOwnChunks"
     actions   = ["s3:DeleteObject"]

@@ -42,7 +42,7 @@ variable "architecture" {
 }
 
 variable "environment" {
-  description = "Environment variables of every function (meterflow/settings.py Settings.to_env, without the reserved AWS_REGION)."
+  description = "Environment variables of every function (meterflow/hes/settings.py Settings.to_env, without the reserved AWS_REGION)."
   type        = map(string)
 }
 

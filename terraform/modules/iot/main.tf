@@ -77,7 +77,7 @@ resource "aws_iot_policy" "worker" {
 
 # ---------------------------------------------------------------------------------------------
 # Topic rules: every message a site publishes goes to the site-messages queue as
-# {"topic": "<topic>", "payload": "<base64 of the MQTT payload>"} (meterflow/domain/bridge.py
+# {"topic": "<topic>", "payload": "<base64 of the MQTT payload>"} (meterflow/bridge/domain/jobs.py
 # site_message_from_rule). A failed delivery goes to the queue's DLQ (the IoT error message:
 # ruleName, topic, clientId, base64OriginalPayload, failures).
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-# Every work queue has a dead-letter queue named "<name>-dlq" (meterflow/stack.py QueueSpec).
+# Every work queue has a dead-letter queue named "<name>-dlq" (meterflow/localcloud/stack.py QueueSpec).
 
 resource "aws_sqs_queue" "dlq" {
   for_each = var.queues

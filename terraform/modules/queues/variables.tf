@@ -1,5 +1,5 @@
 variable "queues" {
-  description = "Work queues by stack key (meterflow/stack.py QueueSpec): name, visibility timeout, the receive count after which a message moves to the queue's DLQ, and the AWS services that may send to the queue from one source ARN each (service principal, e.g. s3.amazonaws.com, and the bucket or rule ARN; [] for none)."
+  description = "Work queues by stack key (meterflow/localcloud/stack.py QueueSpec): name, visibility timeout, the receive count after which a message moves to the queue's DLQ, and the AWS services that may send to the queue from one source ARN each (service principal, e.g. s3.amazonaws.com, and the bucket or rule ARN; [] for none)."
   type = map(object({
     name                       = string
     visibility_timeout_seconds = number

@@ -87,7 +87,7 @@ variable "tags" {
 }
 
 variable "lake_buckets" {
-  description = "Lake buckets by stack key (meterflow/stack.py BucketSpec), each with the same protections as the exports bucket: name, days after which noncurrent versions are deleted (whole bucket), lifecycle rules by prefix (expiration and/or one transition, null where unused) and S3 -> SQS notifications for objects created under a prefix."
+  description = "Lake buckets by stack key (meterflow/localcloud/stack.py BucketSpec), each with the same protections as the exports bucket: name, days after which noncurrent versions are deleted (whole bucket), lifecycle rules by prefix (expiration and/or one transition, null where unused) and S3 -> SQS notifications for objects created under a prefix."
   type = map(object({
     name                               = string
     noncurrent_version_expiration_days = number

@@ -1,5 +1,5 @@
 variable "tables" {
-  description = "Tables by stack key (meterflow/stack.py TableSpec): name, string hash key, optional string range key and optional TTL attribute (epoch seconds). Pass every attribute, null where unused."
+  description = "Tables by stack key (meterflow/localcloud/stack.py TableSpec): name, string hash key, optional string range key and optional TTL attribute (epoch seconds). Pass every attribute, null where unused."
   type = map(object({
     name          = string
     hash_key      = string

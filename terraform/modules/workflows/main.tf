@@ -1,6 +1,6 @@
 # The state machines: the HES export, the lake's lake-ingest and input-adapter workflows, and the
 # on-premises bridge's historian-backfill workflow. Their ASL lives in state_machines/ at the
-# repository root and is the same file the local runtime renders (meterflow/stack.py
+# repository root and is the same file the local runtime renders (meterflow/localcloud/stack.py
 # StateMachineSpec.render), so the template variables below must be exactly the placeholders of each
 # file (tests/static/test_state_machines.py).
 
@@ -547,7 +547,7 @@ resource "aws_sfn_state_machine" "historian_backfill" {
     }
 
     # PrepareUpload presigns the upload once for every attempt of RunOnSite; the URL lives
-    # UPLOAD_URL_LIFETIME (12 h, meterflow/domain/bridge.py). The first attempt, its
+    # UPLOAD_URL_LIFETIME (12 h, meterflow/bridge/domain/jobs.py). The first attempt, its
     # site_max_attempts retries and the waits between them (doubling from
     # site_retry_interval_seconds) must end before it expires.
     precondition {

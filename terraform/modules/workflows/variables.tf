@@ -1,5 +1,5 @@
 variable "name" {
-  description = "Name of the HES export state machine (meterflow/stack.py: <stack>-hes-export)."
+  description = "Name of the HES export state machine (meterflow/localcloud/stack.py: <stack>-hes-export)."
   type        = string
 
   validation {
@@ -110,7 +110,7 @@ variable "tags" {
 # ---------------------------------------------------------------------------------------------
 
 variable "lake_ingest_name" {
-  description = "Name of the lake-ingest state machine (meterflow/stack.py: <stack>-lake-ingest)."
+  description = "Name of the lake-ingest state machine (meterflow/localcloud/stack.py: <stack>-lake-ingest)."
   type        = string
 
   validation {
@@ -120,7 +120,7 @@ variable "lake_ingest_name" {
 }
 
 variable "input_adapter_name" {
-  description = "Name of the input-adapter state machine (meterflow/stack.py: <stack>-input-adapter)."
+  description = "Name of the input-adapter state machine (meterflow/localcloud/stack.py: <stack>-input-adapter)."
   type        = string
 
   validation {
@@ -203,7 +203,7 @@ variable "inbound_processed_prefix" {
 }
 
 variable "lake_tuning" {
-  description = "Concurrency, timeouts, heartbeats and poll bounds of the lake workflows (meterflow/stack.py LakeTuning, template variables of the same names)."
+  description = "Concurrency, timeouts, heartbeats and poll bounds of the lake workflows (meterflow/localcloud/stack.py LakeTuning, template variables of the same names)."
   type = object({
     range_max_concurrency        = number
     compact_max_concurrency      = number
@@ -236,7 +236,7 @@ variable "lake_tuning" {
 # ---------------------------------------------------------------------------------------------
 
 variable "historian_backfill_name" {
-  description = "Name of the historian-backfill state machine (meterflow/stack.py: <stack>-historian-backfill)."
+  description = "Name of the historian-backfill state machine (meterflow/localcloud/stack.py: <stack>-historian-backfill)."
   type        = string
 
   validation {
@@ -271,7 +271,7 @@ variable "bridge_jobs_table_arn" {
 }
 
 variable "bridge_tuning" {
-  description = "Timeout, heartbeat and retries of the historian-backfill RunOnSite task (meterflow/stack.py BridgeTuning, template variables of the same names)."
+  description = "Timeout, heartbeat and retries of the historian-backfill RunOnSite task (meterflow/localcloud/stack.py BridgeTuning, template variables of the same names)."
   type = object({
     site_timeout_seconds        = number
     site_heartbeat_seconds      = number

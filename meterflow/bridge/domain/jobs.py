@@ -1,0 +1,472 @@
+"""The on-premises bridge, cloud side: backfill jobs sent to sites over MQTT with task tokens.
+
+A ``historian_backfill`` execution prepares a presigned upload, then its ``RunOnSite`` Task sends
+a site job with its task token to the site-dispatch queue. :func:`dispatch_site_job` publishes it
+on the worker's ``jobs`` topic; a publish that fails fails the Task at once (never a hang). The
+site answers on its ``results``, ``progress`` and ``heartbeats`` topics; the IoT rule (AWS) or the
+local bridge puts each message on the site-messages queue, and :func:`handle_site_message` turns it
+into SendTaskSuccess, SendTaskFailure or SendTaskHeartbeat, after checking that the message comes
+from the site the job was sent to and carries the token of the job's current attempt: a forged or
+stale message changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Literal, Protocol, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from meterflow.core.errors import Conflict, IntegrityError, InvalidInput, NotFound, StaleTaskToken
+from onprem_worker.contracts import (
+    SITE_TO_CLOUD,
+    CancelMessage,
+    Channel,
+    HeartbeatMessage,
+    HistorianExportPayload,
+    InvalidMessage,
+    JobMessage,
+    JobStatus,
+    ProgressMessage,
+    ResultMessage,
+    parse_topic,
+    topic,
+    valid_name,
+)
+
+MAX_BACKFILL_WINDOW = timedelta(days=31)
+HISTORIAN_PREFIX = "uncompressed/historian"
+UPLOAD_URL_LIFETIME = timedelta(hours=12)  # outlives the task's timeout and its retries
+
+
+class BridgeJobStatus(StrEnum):
+    QUEUED = "queued"
+    DISPATCHED = "dispatched"
+    RUNNING = "running"
+    UPLOADED = "uploaded"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINISHED = frozenset({BridgeJobStatus.SUCCEEDED, BridgeJobStatus.FAILED, BridgeJobStatus.CANCELLED})
+
+
+def token_digest(task_token: str) -> str:
+    """Tokens are credentials: the job record keeps their digest, never the token."""
+    return hashlib.sha256(task_token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class BridgeJob:
+    job_id: str
+    tenant: str
+    worker: str
+    job_type: str
+    status: BridgeJobStatus
+    created_at: datetime
+    updated_at: datetime
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    attempts: int = 0
+    attempt: int = 0  # the current try's $$.State.RetryCount: only its messages are accepted
+    token_sha256: str | None = None
+    fraction: float = 0.0
+    rows: int = 0
+    output: dict[str, Any] = field(default_factory=dict)
+    failure_reason: str | None = None
+
+    def status_body(self) -> dict[str, Any]:
+        """``GET /jobs/{job_id}``: everything but the token digest."""
+        body = asdict(self)
+        body.pop("token_sha256")
+        for name in ("created_at", "updated_at", "window_start", "window_end"):
+            body[name] = body[name].isoformat() if body[name] is not None else None
+        body["status"] = self.status.value
+        return body
+
+
+class JobRepository(Protocol):
+    def create(self, job: BridgeJob) -> None:
+        """Store a new job; Conflict if the id exists."""
+        ...
+
+    def get(self, job_id: str) -> BridgeJob | None: ...
+
+    def dispatched(self, job_id: str, token_sha256: str, attempt: int, at: datetime) -> None:
+        """A new attempt was sent: only its (token, attempt) is accepted from now on; progress restarts."""
+        ...
+
+    def progressed(self, job_id: str, fraction: float, rows: int, at: datetime) -> None: ...
+
+    def claim_answer(self, job_id: str, attempt: int) -> bool:
+        """Atomically mark ``attempt`` answered; False if it already was (a duplicate result)."""
+        ...
+
+    def attempt_failed(self, job_id: str, reason: str, at: datetime) -> None:
+        """An attempt ended in failure; the workflow decides whether the job retries or fails."""
+        ...
+
+    def ended(
+        self,
+        job_id: str,
+        status: BridgeJobStatus,
+        at: datetime,
+        output: Mapping[str, Any] | None = None,
+        failure_reason: str | None = None,
+    ) -> None: ...
+
+
+class TaskCallbacks(Protocol):
+    """SendTaskSuccess/Failure/Heartbeat for one token; StaleTaskToken when nobody waits for it."""
+
+    def succeed(self, output: dict[str, Any]) -> None: ...
+
+    def fail(self, error: str, cause: str) -> None: ...
+
+    def heartbeat(self) -> None: ...
+
+
+CallbacksFor = Callable[[str], TaskCallbacks]
+
+
+class PublishFailed(Exception):
+    """The broker did not accept the message (not connected, refused, no acknowledgement in time)."""
+
+
+class SitePublisher(Protocol):
+    def publish(self, topic_name: str, payload: bytes) -> None:
+        """Publish with QoS 1 and wait for the broker's acknowledgement; PublishFailed otherwise."""
+        ...
+
+
+class BackfillWorkflow(Protocol):
+    def start(self, execution_name: str, workflow_input: str) -> bool: ...
+
+    def stop(self, execution_name: str, error: str, cause: str) -> None: ...
+
+
+class UploadPresigner(Protocol):
+    def presign_put(
+        self, key: str, metadata: Mapping[str, str], lifetime: timedelta
+    ) -> tuple[str, dict[str, str]]:
+        """(URL, headers the PUT must carry) for one object of the inbound bucket."""
+        ...
+
+
+class ObjectHead(Protocol):
+    def size_of(self, key: str) -> int | None: ...
+
+
+class _Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @classmethod
+    def parse(cls, data: object, what: str) -> Self:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or None
+            raise InvalidInput(f"{what}: {where}: {first['msg']}", field=where) from exc
+
+
+class BackfillRequest(_Contract):
+    """``POST /backfills``: readings of a site's historian for a window, into the lake."""
+
+    tenant: str
+    worker: str
+    start: datetime
+    end: datetime
+    meter_ids: list[str] | None = Field(default=None, min_length=1, max_length=100_000)
+
+    @field_validator("tenant", "worker")
+    @classmethod
+    def _valid_names(cls, value: str) -> str:
+        try:
+            return valid_name(value, "name")
+        except InvalidMessage as exc:
+            raise ValueError(str(exc)) from exc
+
+    @field_validator("end")
+    @classmethod
+    def _bounded_window(cls, value: datetime, info: Any) -> datetime:
+        start = info.data.get("start")
+        if start is not None and not start < value <= start + MAX_BACKFILL_WINDOW:
+            raise ValueError(f"end must be after start and at most {MAX_BACKFILL_WINDOW.days} days later")
+        return value
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    offset = moment.utcoffset()
+    return moment.replace(tzinfo=None) - offset if offset is not None else moment
+
+
+def start_backfill(body: object, jobs: JobRepository, workflow: BackfillWorkflow, now: datetime) -> BridgeJob:
+    request = BackfillRequest.parse(body, "backfill")
+    start, end = _naive_utc(request.start), _naive_utc(request.end)
+    job = BridgeJob(
+        job_id=str(uuid.uuid4()),
+        tenant=request.tenant,
+        worker=request.worker,
+        job_type="historian.export",
+        status=BridgeJobStatus.QUEUED,
+        created_at=now,
+        updated_at=now,
+        window_start=start,
+        window_end=end,
+    )
+    jobs.create(job)
+    workflow.start(
+        job.job_id,
+        json.dumps(
+            {
+                "job_id": job.job_id,
+                "tenant": job.tenant,
+                "worker": job.worker,
+                "meter_ids": request.meter_ids,
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+            }
+        ),
+    )
+    return job
+
+
+def get_job(job_id: str, jobs: JobRepository) -> BridgeJob:
+    found = jobs.get(job_id)
+    if found is None:
+        raise NotFound(f"job {job_id[:80]!r} does not exist", field="job_id")
+    return found
+
+
+def cancel_job(
+    job_id: str, jobs: JobRepository, workflow: BackfillWorkflow, publisher: SitePublisher, now: datetime
+) -> BridgeJob:
+    """Stop the execution and tell the site to stop the job (the cloud no longer waits for it)."""
+    job = get_job(job_id, jobs)
+    if job.status in FINISHED:
+        raise Conflict(f"job {job_id} already ended: {job.status.value}", field="job_id")
+    workflow.stop(job.job_id, "JobCancelled", "cancelled by request")
+    jobs.ended(job.job_id, BridgeJobStatus.CANCELLED, now, failure_reason="cancelled by request")
+    try:
+        publisher.publish(
+            topic(job.tenant, job.worker, Channel.CANCEL), CancelMessage(job_id=job.job_id).encode()
+        )
+    except PublishFailed as exc:
+        # The execution is stopped either way; a job still running on site reports to a dead token.
+        raise Conflict(f"execution stopped, but the site could not be told: {exc}") from exc
+    return get_job(job_id, jobs)
+
+
+# ------------------------------------------------------------------------------------ workflow jobs
+class _PrepareJob(_Contract):
+    job_id: str
+    tenant: str
+    worker: str
+    meter_ids: list[str] | None
+    start: datetime
+    end: datetime
+
+
+def historian_object_key(tenant: str, job_id: str) -> str:
+    return f"{HISTORIAN_PREFIX}/{tenant}/{job_id}.csv"
+
+
+def prepare_backfill(payload: Mapping[str, Any], presigner: UploadPresigner) -> dict[str, Any]:
+    """The site job's payload: what to read and where to PUT it. The object lands under
+    ``uncompressed/``, where its S3 event starts the lake's ingestion like any other file."""
+    job = _PrepareJob.parse(payload, "prepare_backfill")
+    key = historian_object_key(job.tenant, job.job_id)
+    url, headers = presigner.presign_put(
+        key,
+        {
+            "file-id": f"historian-{job.tenant}-{job.job_id}",
+            "file-format": "hes_wide",
+            "reading-source": f"historian:{job.tenant}",
+        },
+        UPLOAD_URL_LIFETIME,
+    )
+    site_payload = HistorianExportPayload(
+        meter_ids=job.meter_ids, start=job.start, end=job.end, upload_url=url, upload_headers=headers
+    )
+    return {"object_key": key, "job_payload": site_payload.model_dump(mode="json")}
+
+
+class _SiteJob(_Contract):
+    job_id: str
+    tenant: str
+    worker: str
+    job_type: str
+    attempt: int = Field(default=0, ge=0)
+    heartbeat_seconds: int = Field(ge=1)
+    job_payload: dict[str, Any]
+
+
+class _DispatchEnvelope(_Contract):
+    version: Literal[1]
+    job_type: Literal["site_job"]
+    task_token: str = Field(min_length=1)
+    payload: dict[str, Any]
+
+
+def dispatch_site_job(
+    body: str,
+    jobs: JobRepository,
+    publisher: SitePublisher,
+    callbacks_for: CallbacksFor,
+    now: datetime,
+) -> str:
+    """Publish one attempt of a site job on its worker's ``jobs`` topic; returns the outcome.
+
+    The attempt's token digest is recorded before the publish, so a fast answer finds it. A
+    publish failure answers the Task with ``DispatchFailed`` at once; the Task's Retry decides.
+    """
+    try:
+        envelope = _DispatchEnvelope.model_validate_json(body)
+    except ValidationError as exc:
+        # No usable token: nobody can be told, so the message must fail into the DLQ.
+        raise InvalidInput(f"site dispatch message is malformed: {exc.errors()[0]['msg']}") from exc
+    callbacks = callbacks_for(envelope.task_token)
+    try:
+        job = _SiteJob.parse(envelope.payload, "site job")
+        message = JobMessage(
+            job_id=job.job_id,
+            job_type=job.job_type,
+            task_token=envelope.task_token,
+            attempt=job.attempt,
+            heartbeat_seconds=job.heartbeat_seconds,
+            payload=job.job_payload,
+            issued_at=now,
+        )
+        destination = topic(job.tenant, job.worker, Channel.JOBS)
+    except (InvalidInput, InvalidMessage, ValidationError) as exc:
+        _fail_quietly(callbacks, "MalformedJob", str(exc))
+        return "malformed"
+    if jobs.get(job.job_id) is None:
+        _fail_quietly(callbacks, "UnknownJob", f"job {job.job_id} has no record")
+        return "malformed"
+    jobs.dispatched(job.job_id, token_digest(envelope.task_token), job.attempt, now)
+    try:
+        publisher.publish(destination, message.encode())
+    except PublishFailed as exc:
+        _fail_quietly(callbacks, "DispatchFailed", f"publish to {destination} failed: {exc}")
+        return "publish_failed"
+    return "dispatched"
+
+
+def _fail_quietly(callbacks: TaskCallbacks, error: str, cause: str) -> None:
+    with contextlib.suppress(StaleTaskToken):  # the workflow gave up on this attempt already
+        callbacks.fail(error, cause)
+
+
+def site_message_from_rule(body: str) -> tuple[str, bytes]:
+    """(topic, payload) of an SQS message from the site-messages rule: ``{"topic", "payload"}`` with
+    the MQTT payload base64-encoded (IoT rule SQL ``SELECT encode(*, 'base64') AS payload,
+    topic() AS topic``; the local bridge writes the same)."""
+    try:
+        envelope = json.loads(body)
+        return str(envelope["topic"]), base64.b64decode(envelope["payload"], validate=True)
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise InvalidInput(f"site message envelope is malformed: {exc}") from exc
+
+
+def site_message_for_rule(topic_name: str, payload: bytes) -> str:
+    return json.dumps({"topic": topic_name, "payload": base64.b64encode(payload).decode()})
+
+
+_MESSAGE_TYPES: dict[Channel, type[ResultMessage | ProgressMessage | HeartbeatMessage]] = {
+    Channel.RESULTS: ResultMessage,
+    Channel.PROGRESS: ProgressMessage,
+    Channel.HEARTBEATS: HeartbeatMessage,
+}
+
+
+@dataclass(frozen=True)
+class SiteMessageOutcome:
+    outcome: Literal["succeeded", "failed", "cancelled", "heartbeat", "progress", "rejected", "stale"]
+    job_id: str | None = None
+    reason: str = ""
+
+
+def handle_site_message(
+    topic_name: str, payload: bytes, jobs: JobRepository, callbacks_for: CallbacksFor, now: datetime
+) -> SiteMessageOutcome:
+    """One message a site published, as the IoT rule (or the local bridge) delivered it."""
+    try:
+        tenant, worker, channel = parse_topic(topic_name)
+        if channel not in SITE_TO_CLOUD:
+            raise InvalidMessage(f"{channel.value} is not a site-to-cloud channel")
+        message = _MESSAGE_TYPES[channel].parse(payload)
+    except InvalidMessage as exc:
+        return SiteMessageOutcome("rejected", reason=str(exc))
+    job = jobs.get(message.job_id)
+    if job is None or (job.tenant, job.worker) != (tenant, worker):
+        return SiteMessageOutcome("rejected", message.job_id, "no such job for this site")
+    if message.attempt != job.attempt:
+        return SiteMessageOutcome("rejected", job.job_id, f"attempt {message.attempt} is not the current one")
+    if isinstance(message, ProgressMessage):
+        if job.status not in FINISHED:
+            jobs.progressed(job.job_id, message.fraction, message.rows, now)
+        return SiteMessageOutcome("progress", job.job_id)
+    if job.token_sha256 != token_digest(message.task_token):
+        return SiteMessageOutcome("rejected", job.job_id, "the token is not the job's current attempt's")
+    if isinstance(message, ResultMessage) and not jobs.claim_answer(job.job_id, message.attempt):
+        # QoS 1 delivers results at least once; a token may outlive its try (LocalStack, moto keep
+        # it across retries), so only the first answer of a try may reach Step Functions
+        return SiteMessageOutcome("rejected", job.job_id, f"attempt {message.attempt} was answered already")
+    callbacks = callbacks_for(message.task_token)
+    try:
+        if isinstance(message, HeartbeatMessage):
+            callbacks.heartbeat()
+            return SiteMessageOutcome("heartbeat", job.job_id)
+        return _report_result(message, job, jobs, callbacks, now)
+    except StaleTaskToken as stale:
+        return SiteMessageOutcome("stale", job.job_id, str(stale))
+
+
+def _report_result(
+    result: ResultMessage, job: BridgeJob, jobs: JobRepository, callbacks: TaskCallbacks, now: datetime
+) -> SiteMessageOutcome:
+    if result.status is JobStatus.SUCCEEDED:
+        output = result.output or {}
+        callbacks.succeed(output)
+        jobs.ended(job.job_id, BridgeJobStatus.UPLOADED, now, output=output)
+        return SiteMessageOutcome("succeeded", job.job_id)
+    error = result.error or "WorkerError"
+    cause = result.cause or ""
+    callbacks.fail(error, cause)
+    # the Task's Retry may run the job again; the workflow's Catch marks the job failed if not
+    jobs.attempt_failed(job.job_id, f"{error}: {cause}", now)
+    return SiteMessageOutcome("cancelled" if result.status is JobStatus.CANCELLED else "failed", job.job_id)
+
+
+class _VerifyJob(_Contract):
+    job_id: str
+    object_key: str
+    site_output: dict[str, Any]
+
+
+def verify_backfill(
+    payload: Mapping[str, Any], inbound: ObjectHead, jobs: JobRepository, now: datetime
+) -> dict[str, Any]:
+    """The uploaded object is what the site says it sent; the job is then done (the S3 event has
+    already started the file's ingestion)."""
+    job = _VerifyJob.parse(payload, "verify_backfill")
+    reported = int(job.site_output.get("bytes", -1))
+    size = inbound.size_of(job.object_key)
+    if size is None:
+        raise IntegrityError(f"the site reported an upload, but {job.object_key} does not exist")
+    if size != reported:
+        raise IntegrityError(f"{job.object_key} holds {size} bytes, the site reported {reported}")
+    jobs.ended(job.job_id, BridgeJobStatus.SUCCEEDED, now, output=job.site_output)
+    return {"object_key": job.object_key, "bytes": size, "rows": int(job.site_output.get("rows", 0))}

@@ -1,0 +1,185 @@
+"""Wiring for every runtime that serves the on-premises bridge (Lambda, the local worker host).
+
+How site jobs are published is configuration: ``MF_SITE_PUBLISH=iot-data`` (AWS IoT Core, through
+the ``iot-data`` API) or ``mqtt`` (any broker, with the bridge's client certificate: the local
+Mosquitto or the embedded broker). The domain sees a :class:`~meterflow.bridge.domain.jobs.SitePublisher`
+either way.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import ssl
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import ClassVar, Literal
+
+import boto3
+from botocore.config import Config
+
+from meterflow.aws.clients import AwsClients, aws_clients
+from meterflow.aws.messaging import StepFunctionsWorkflow, TaskTokenCallbacks
+from meterflow.bridge.adapters.aws import (
+    DynamoDbBridgeJobs,
+    IotDataSitePublisher,
+    MqttSitePublisher,
+    S3ObjectHead,
+    S3UploadPresigner,
+)
+from meterflow.bridge.domain.jobs import SitePublisher, TaskCallbacks
+from meterflow.core.timeutil import utc_now
+from meterflow.hes.settings import require_env
+
+PublishTransport = Literal["iot-data", "mqtt"]
+
+
+@dataclass(frozen=True)
+class BridgeSettings:
+    region: str
+    bridge_jobs_table: str
+    backfill_state_machine_arn: str
+    inbound_bucket: str
+    site_publish: PublishTransport
+    iot_data_endpoint: str = ""
+    mqtt_host: str = ""
+    mqtt_port: int = 8883
+    mqtt_ca: str = ""
+    mqtt_cert: str = ""
+    mqtt_key: str = ""
+    mqtt_client_id: str = "meterflow-bridge"
+
+    REQUIRED_ENV: ClassVar[tuple[str, ...]] = (
+        "MF_BRIDGE_JOBS_TABLE",
+        "MF_BACKFILL_STATE_MACHINE_ARN",
+        "MF_INBOUND_BUCKET",
+    )
+    # MF_SITE_PUBLISH=mqtt publishes with the bridge's own certificate: without these it cannot connect.
+    MQTT_REQUIRED_ENV: ClassVar[tuple[str, ...]] = (
+        "MF_BRIDGE_MQTT_HOST",
+        "MF_BRIDGE_MQTT_CA",
+        "MF_BRIDGE_MQTT_CERT",
+        "MF_BRIDGE_MQTT_KEY",
+    )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> BridgeSettings:
+        env = os.environ if env is None else env
+        transport = env.get("MF_SITE_PUBLISH", "iot-data")
+        if transport not in ("iot-data", "mqtt"):
+            raise ValueError(f"MF_SITE_PUBLISH must be iot-data or mqtt, not {transport!r}")
+        require_env(cls.REQUIRED_ENV + (cls.MQTT_REQUIRED_ENV if transport == "mqtt" else ()), env)
+        return cls(
+            region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", "us-east-1")),
+            bridge_jobs_table=env["MF_BRIDGE_JOBS_TABLE"],
+            backfill_state_machine_arn=env["MF_BACKFILL_STATE_MACHINE_ARN"],
+            inbound_bucket=env["MF_INBOUND_BUCKET"],
+            site_publish=transport,  # type: ignore[arg-type]
+            iot_data_endpoint=env.get("MF_IOT_DATA_ENDPOINT", ""),
+            mqtt_host=env.get("MF_BRIDGE_MQTT_HOST", ""),
+            mqtt_port=int(env.get("MF_BRIDGE_MQTT_PORT", "8883")),
+            mqtt_ca=env.get("MF_BRIDGE_MQTT_CA", ""),
+            mqtt_cert=env.get("MF_BRIDGE_MQTT_CERT", ""),
+            mqtt_key=env.get("MF_BRIDGE_MQTT_KEY", ""),
+            mqtt_client_id=env.get("MF_BRIDGE_MQTT_CLIENT_ID", "meterflow-bridge"),
+        )
+
+    def to_env(self) -> dict[str, str]:
+        return {
+            "MF_BRIDGE_JOBS_TABLE": self.bridge_jobs_table,
+            "MF_BACKFILL_STATE_MACHINE_ARN": self.backfill_state_machine_arn,
+            "MF_SITE_PUBLISH": self.site_publish,
+            "MF_IOT_DATA_ENDPOINT": self.iot_data_endpoint,
+            "MF_BRIDGE_MQTT_HOST": self.mqtt_host,
+            "MF_BRIDGE_MQTT_PORT": str(self.mqtt_port),
+            "MF_BRIDGE_MQTT_CA": self.mqtt_ca,
+            "MF_BRIDGE_MQTT_CERT": self.mqtt_cert,
+            "MF_BRIDGE_MQTT_KEY": self.mqtt_key,
+            "MF_BRIDGE_MQTT_CLIENT_ID": self.mqtt_client_id,
+        }
+
+
+@dataclass(frozen=True)
+class BridgeServices:
+    settings: BridgeSettings
+    clients: AwsClients
+    jobs: DynamoDbBridgeJobs
+    workflow: StepFunctionsWorkflow
+    presigner: S3UploadPresigner
+    inbound: S3ObjectHead
+    publisher_factory: Callable[[], SitePublisher]
+    clock: Callable[[], datetime] = field(default=utc_now)
+
+    @functools.cached_property
+    def publisher(self) -> SitePublisher:
+        """Connected on first use: a process that never publishes never connects."""
+        return self.publisher_factory()
+
+    def callbacks_for(self, task_token: str) -> TaskCallbacks:
+        return TaskTokenCallbacks(self.clients.stepfunctions, task_token)
+
+
+def connected_mqtt_client(settings: BridgeSettings, timeout_s: float = 10.0) -> object:
+    """A paho client with the bridge identity, connected over mutual TLS, its loop running."""
+    import threading
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"{settings.mqtt_client_id}:publisher-{os.getpid()}",  # one session per process
+        protocol=mqtt.MQTTv311,
+    )
+    client.tls_set(
+        ca_certs=settings.mqtt_ca,
+        certfile=settings.mqtt_cert,
+        keyfile=settings.mqtt_key,
+        tls_version=ssl.PROTOCOL_TLS_CLIENT,
+    )
+    connected = threading.Event()
+    client.on_connect = lambda *_args: connected.set()
+    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    client.connect_async(settings.mqtt_host, settings.mqtt_port, keepalive=30)
+    client.loop_start()
+    connected.wait(timeout_s)  # not connected yet: publishes fail fast with PublishFailed
+    return client
+
+
+def _publisher_factory(settings: BridgeSettings, clients: AwsClients) -> Callable[[], SitePublisher]:
+    if settings.site_publish == "iot-data":
+
+        def iot_data() -> SitePublisher:
+            endpoint = f"https://{settings.iot_data_endpoint}" if settings.iot_data_endpoint else None
+            return IotDataSitePublisher(
+                boto3.session.Session().client("iot-data", region_name=settings.region, endpoint_url=endpoint)
+            )
+
+        return iot_data
+    return lambda: MqttSitePublisher(connected_mqtt_client(settings))
+
+
+def build_bridge_services(settings: BridgeSettings, clients: AwsClients | None = None) -> BridgeServices:
+    clients = clients or aws_clients(settings.region)
+    return BridgeServices(
+        settings=settings,
+        clients=clients,
+        jobs=DynamoDbBridgeJobs(clients.dynamodb, settings.bridge_jobs_table),
+        workflow=StepFunctionsWorkflow(clients.stepfunctions, settings.backfill_state_machine_arn),
+        # SigV4, whatever the client's default: AWS refuses SigV2 presigned URLs in newer regions
+        presigner=S3UploadPresigner(
+            boto3.session.Session().client(
+                "s3", region_name=settings.region, config=Config(signature_version="s3v4")
+            ),
+            settings.inbound_bucket,
+        ),
+        inbound=S3ObjectHead(clients.s3, settings.inbound_bucket),
+        publisher_factory=_publisher_factory(settings, clients),
+    )
+
+
+@functools.cache
+def bridge_services() -> BridgeServices:
+    """The process-wide bridge services, built on first use from the environment."""
+    return build_bridge_services(BridgeSettings.from_env())
