@@ -77,7 +77,7 @@ test-localstack: $(STAMP) ## End-to-end tests against a real LocalStack (host mo
 
 .PHONY: test-fast
 test-fast: $(STAMP) ## Unit and adapter tests only
-	$(PY) -m pytest tests/unit tests/adapters
+	$(PY) -m pytest tests/core tests/aws tests/hes tests/lake tests/bridge tests/onprem tests/localcloud tests/functional
 
 .PHONY: lint
 lint: $(STAMP) ## ruff and mypy

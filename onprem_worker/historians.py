@@ -80,7 +80,7 @@ class Historian(Protocol):
     ``HistoryRead`` with ``ReadRawModifiedDetails`` per node and continuation points, merged by
     timestamp. Cast every batch to :data:`WIDE_SCHEMA` (``pa.RecordBatch.from_arrays(..., schema=
     WIDE_SCHEMA)``), then register its URL scheme in :func:`historian_from_url` and
-    :data:`HISTORIAN_SCHEMES`. ``tests/unit/test_onprem_historians.py`` states the contract
+    :data:`HISTORIAN_SCHEMES`. ``tests/onprem/unit/test_onprem_historians.py`` states the contract
     (ordering, meter filter, exclusive end, batch bounds) as tests to run against it.
     """
 

@@ -27,7 +27,7 @@ from meterflow.localcloud.local_cloud import (
 )
 from meterflow.localcloud.mqtt_broker import MqttClientOptions
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 CHALICE_PROJECT = REPO / "chalice_app"
 CHALICE_CONFIG = CHALICE_PROJECT / ".chalice" / "config.json"
 LOADERS = (Settings.from_env, LakeSettings.from_env, BridgeSettings.from_env)
