@@ -80,10 +80,11 @@ test-fast: $(STAMP) ## Unit and adapter tests only
 	$(PY) -m pytest tests/core tests/aws tests/hes tests/lake tests/bridge tests/onprem tests/localcloud tests/functional
 
 .PHONY: lint
-lint: $(STAMP) ## ruff and mypy
+lint: $(STAMP) ## ruff, mypy and the import contracts (lint-imports; [tool.importlinter] in pyproject.toml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check meterflow workers chalice_app tests bench
 	$(VENV)/bin/mypy meterflow workers chalice_app
+	$(VENV)/bin/lint-imports
 
 .PHONY: format
 format: $(STAMP) ## Apply ruff's formatting and safe fixes

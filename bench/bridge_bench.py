@@ -18,9 +18,7 @@ import json
 import math
 import os
 import secrets
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -48,6 +46,7 @@ from meterflow.localcloud.mqtt_broker import (
     mqtt_client_options,
     start_local_broker,
 )
+from meterflow.localcloud.onsite_worker import OnsiteWorker, admit_worker
 from onprem_worker.contracts import (
     SITE_TO_CLOUD,
     Channel,
@@ -59,7 +58,6 @@ from onprem_worker.contracts import (
     topic,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 TENANT, WORKER = "bench-utility", "bench-site"
 EXPORT_DAY = datetime(2023, 4, 3)
@@ -233,66 +231,18 @@ def _job(job_type: str, payload: dict[str, Any]) -> JobMessage:
 
 
 # ------------------------------------------------------------------------------------ the worker
-class WorkerProcess:
+class WorkerProcess(OnsiteWorker):
     """``python -m onprem_worker`` in its own process, with mutual TLS to the private broker."""
 
     def __init__(self, directory: Path, broker: LocalBroker, historian_url: str) -> None:
-        identity = BrokerIdentity.worker(TENANT, WORKER)
-        broker.add_identity(identity)
-        options = mqtt_client_options(identity, broker)
-        self.health_file = directory / "alive"
-        self.log_path = directory / "worker.log"
-        self.environment = {
-            "MF_TENANT": TENANT,
-            "MF_WORKER_ID": WORKER,
-            "MF_MQTT_HOST": options.host,
-            "MF_MQTT_PORT": str(options.port),
-            "MF_MQTT_PROTOCOL": "3.1.1",
-            "MF_MQTT_CA_FILE": str(options.ca_path),
-            "MF_MQTT_CERT_FILE": str(options.cert_path),
-            "MF_MQTT_KEY_FILE": str(options.key_path),
+        site_environment = {
+            **admit_worker(broker, TENANT, WORKER),
             "MF_JOURNAL_PATH": str(directory / "journal.sqlite3"),
-            "MF_HEALTH_FILE": str(self.health_file),
+            "MF_HEALTH_FILE": str(directory / "alive"),
             "MF_HISTORIAN_URL": historian_url,
             "TMPDIR": str(directory),  # the export's spool
         }
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> WorkerProcess:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "onprem_worker"],
-                cwd=REPO_ROOT,
-                env={**os.environ, **self.environment},
-                stdout=log,
-                stderr=log,
-            )
-        deadline = time.monotonic() + 30
-        while not self.health_file.exists():  # written once connected and subscribed
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the worker did not become ready:\n{self.log_tail()}")
-            time.sleep(0.05)
-        return self
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def log_tail(self, lines: int = 30) -> str:
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
+        super().__init__({**os.environ, **site_environment}, directory / "worker.log")
 
 
 # ------------------------------------------------------------------------------------ measurements

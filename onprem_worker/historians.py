@@ -39,23 +39,9 @@ from sqlalchemy import (
     select,
 )
 
-# The HES wide schema, in file column order: the same types as meterflow's
-# ReadingBatch.to_arrow (a test holds them equal; the worker image does not ship meterflow).
-WIDE_SCHEMA = pa.schema(
-    [
-        pa.field("time", pa.timestamp("us")),
-        pa.field("arrival_time", pa.timestamp("us")),
-        pa.field("device_id", pa.string()),
-        pa.field("measure_name", pa.string()),
-        pa.field("load", pa.int64()),
-        pa.field("crrnt", pa.float64()),
-        pa.field("pf", pa.float64()),
-        pa.field("kva", pa.float64()),
-        pa.field("kw", pa.float64()),
-        pa.field("vltg", pa.float64()),
-    ]
-)
-WIDE_COLUMNS: tuple[str, ...] = tuple(WIDE_SCHEMA.names)
+from onprem_worker.wide_schema import WIDE_COLUMNS as WIDE_COLUMNS
+from onprem_worker.wide_schema import WIDE_SCHEMA as WIDE_SCHEMA
+
 DEFAULT_BATCH_ROWS = 50_000
 READINGS_TABLE = "readings"
 HISTORIAN_SCHEMES = ("postgresql+psycopg://", "sqlite:///", "csv:///")
@@ -99,6 +85,8 @@ class HistorianOrderError(ValueError):
     """A source that is not in (time, device_id) order, which an export would silently scramble."""
 
 
+# The same function as meterflow.core.timeutil.naive_utc, kept here because the worker image ships
+# without meterflow and so cannot import it.
 def naive_utc(moment: datetime) -> datetime:
     """HES times are naive UTC; an aware datetime is converted, a naive one taken as UTC."""
     return moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)

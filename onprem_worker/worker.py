@@ -69,6 +69,8 @@ _MAX_CAUSE_CHARS = 32_768
 _MAX_TOKEN_CHARS = 8_192
 
 
+# Aware, unlike meterflow.core.timeutil.utc_now (naive UTC, the HES convention): the worker stamps its
+# messages with an offset, and it cannot import meterflow (its image ships without it).
 def utc_now() -> datetime:
     return datetime.now(UTC)
 

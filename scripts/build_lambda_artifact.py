@@ -7,8 +7,9 @@ to ``${LAMBDA_TASK_ROOT}``; nothing is installed in the Dockerfile, so what ship
 * the locked runtime dependencies (``requirements/lambda.lock``, hashes required, wheels only) for
   CPython 3.12 on manylinux x86_64, whatever the machine that builds it;
 * ``app.py`` (``chalice_app/app.py``) at the root, as the handlers ``app.<function>`` expect;
-* the project's packages that it imports: ``meterflow``, ``workers`` and ``onprem_worker`` (its
-  ``contracts`` are the bridge's message schema);
+* the project's packages that it imports: ``meterflow``, ``workers``, ``onprem_worker`` (its
+  ``contracts`` are the bridge's message schema) and ``chalice_app`` (the features' Blueprints,
+  ``chalice_app.chalicelib``; not its ``.chalice`` configuration);
 * their bytecode, compiled by a CPython 3.12 (the task root is read-only in Lambda, so without it
   every cold start compiles botocore, numpy and pyarrow again: about 2 s instead of 5-7 s to import
   ``app`` here). The interpreter is ``--lambda-python``, else ``$MF_LAMBDA_PYTHON``, else
@@ -33,7 +34,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LOCK = REPO_ROOT / "requirements" / "lambda.lock"
 DEFAULT_OUTPUT = REPO_ROOT / "build" / "lambda"
 APP_SOURCE = Path("chalice_app") / "app.py"  # relative to the repository root
-PACKAGES = ("meterflow", "workers", "onprem_worker")
+PACKAGES = ("meterflow", "workers", "onprem_worker", "chalice_app")
 # Only Python sources and typing markers go in: no Dockerfiles, READMEs or caches.
 PACKAGE_FILE_SUFFIXES = (".py", ".typed")
 
@@ -165,7 +166,7 @@ def _ignore_non_sources(directory: str, names: list[str]) -> set[str]:
     return {
         name
         for name in names
-        if name == "__pycache__"
+        if name in ("__pycache__", ".chalice")
         or (not (Path(directory) / name).is_dir() and not name.endswith(PACKAGE_FILE_SUFFIXES))
     }
 

@@ -23,7 +23,9 @@ locals {
       lake_jobs            = "${var.stack_name}-lake-jobs"
       uncompressed_objects = "${var.stack_name}-uncompressed-objects"
       late_reads           = "${var.stack_name}-late-reads"
-      # The on-premises bridge: site jobs to publish, and what sites publish back (IoT rules).
+      # The on-premises bridge: its cloud-side jobs, site jobs to publish, and what sites publish
+      # back (IoT rules).
+      bridge_jobs   = "${var.stack_name}-bridge-jobs"
       site_dispatch = "${var.stack_name}-site-dispatch"
       site_messages = "${var.stack_name}-site-messages"
     }
@@ -60,6 +62,7 @@ locals {
       start_file_ingest       = "${var.stack_name}-start-file-ingest"
       merge_late_reads        = "${var.stack_name}-merge-late-reads"
       input_adapter_scheduler = "${var.stack_name}-input-adapter-scheduler"
+      bridge_worker           = "${var.stack_name}-bridge-worker"
       site_dispatcher         = "${var.stack_name}-site-dispatcher"
       site_messages           = "${var.stack_name}-site-messages"
     }
@@ -153,6 +156,13 @@ locals {
       max_receive_count          = 5
       service_senders            = [{ service = "events.amazonaws.com", source_arn = local.arns.late_reads_rule }]
     }
+    # historian_backfill's cloud-side jobs (prepare the upload, verify it): seconds each.
+    bridge_jobs = {
+      name                       = local.names.queues.bridge_jobs
+      visibility_timeout_seconds = 120
+      max_receive_count          = 3
+      service_senders            = []
+    }
     # historian_backfill's RunOnSite sends site jobs (task tokens); the dispatcher only publishes
     # them, the site's work is waited for by the Task (meterflow/localcloud/stack.py BridgeTuning).
     site_dispatch = {
@@ -210,69 +220,73 @@ locals {
     { method = "POST", path = "/jobs/{job_id}/cancel" },
   ]
 
-  # meterflow/hes/settings.py Settings.to_env(), meterflow/lake/settings.py LakeSettings.to_env() and
-  # meterflow/bridge/wiring.py BridgeSettings.to_env(), for every function. AWS_REGION is left out
-  # on purpose: it is a reserved variable that the Lambda runtime sets itself (Lambda rejects it).
+  # meterflow/hes/settings.py HesSettings.to_env() (MF_HES_*), meterflow/lake/settings.py
+  # LakeSettings.to_env() (MF_LAKE_*) and meterflow/bridge/settings.py BridgeSettings.to_env()
+  # (MF_BRIDGE_*), with the variables they share (meterflow/core/settings.py: MF_INBOUND_BUCKET,
+  # MF_HEARTBEAT_INTERVAL_SECONDS, MF_FIXED_NOW), for every function. AWS_REGION is left out on
+  # purpose: it is a reserved variable that the Lambda runtime sets itself (Lambda rejects it).
   lambda_environment = merge(
     {
-      MF_STACK_NAME                 = var.stack_name
-      MF_FILE_REQUESTS_TABLE        = local.names.tables.file_requests
-      MF_FILE_REQUESTS_QUEUE_URL    = module.queues.queue_urls["file_requests"]
-      MF_EXPORT_JOBS_QUEUE_URL      = module.queues.queue_urls["export_jobs"]
-      MF_EXPORTS_BUCKET             = local.names.buckets.hes_exports
-      MF_EXPORT_STATE_MACHINE_ARN   = module.workflows.state_machine_arn
-      MF_FLEET_METER_COUNT          = tostring(var.fleet_meter_count)
-      MF_FLEET_INTERVAL_MINUTES     = tostring(var.fleet_interval_minutes)
-      MF_FLEET_START                = var.fleet_start
-      MF_FLEET_SEED                 = tostring(var.fleet_seed)
-      MF_FLEET_LATE_FRACTION        = tostring(var.fleet_late_fraction)
-      MF_FLEET_LATE_MAX_MINUTES     = tostring(var.fleet_late_max_minutes)
-      MF_FLEET_MISSING_FRACTION     = tostring(var.fleet_missing_fraction)
-      MF_FLEET_OUTAGE_RATE          = tostring(var.fleet_outage_rate)
-      MF_EXPORT_CHUNK_RECORDS       = tostring(var.export_chunk_records)
-      MF_EXPORT_MAX_CHUNKS          = tostring(var.export_max_chunks)
-      MF_HEARTBEAT_INTERVAL_SECONDS = tostring(var.heartbeat_interval_seconds)
+      MF_HES_STACK_NAME               = var.stack_name
+      MF_HES_FILE_REQUESTS_TABLE      = local.names.tables.file_requests
+      MF_HES_FILE_REQUESTS_QUEUE_URL  = module.queues.queue_urls["file_requests"]
+      MF_HES_EXPORT_JOBS_QUEUE_URL    = module.queues.queue_urls["export_jobs"]
+      MF_HES_EXPORTS_BUCKET           = local.names.buckets.hes_exports
+      MF_HES_EXPORT_STATE_MACHINE_ARN = module.workflows.state_machine_arn
+      MF_HES_FLEET_METER_COUNT        = tostring(var.fleet_meter_count)
+      MF_HES_FLEET_INTERVAL_MINUTES   = tostring(var.fleet_interval_minutes)
+      MF_HES_FLEET_START              = var.fleet_start
+      MF_HES_FLEET_SEED               = tostring(var.fleet_seed)
+      MF_HES_FLEET_LATE_FRACTION      = tostring(var.fleet_late_fraction)
+      MF_HES_FLEET_LATE_MAX_MINUTES   = tostring(var.fleet_late_max_minutes)
+      MF_HES_FLEET_MISSING_FRACTION   = tostring(var.fleet_missing_fraction)
+      MF_HES_FLEET_OUTAGE_RATE        = tostring(var.fleet_outage_rate)
+      MF_HES_EXPORT_CHUNK_RECORDS     = tostring(var.export_chunk_records)
+      MF_HES_EXPORT_MAX_CHUNKS        = tostring(var.export_max_chunks)
+      MF_HEARTBEAT_INTERVAL_SECONDS   = tostring(var.heartbeat_interval_seconds)
     },
-    # Read by chalice_app/app.py at import time for its @app.on_sqs_message decorators. Those only
+    # Read by chalice_app/chalicelib/*.py at import time for their on_sqs_message decorators. Those only
     # matter to `chalice deploy`; in this stack the triggers are our own event source mappings.
     {
-      MF_FILE_REQUESTS_QUEUE_NAME        = local.names.queues.file_requests
-      MF_EXPORT_JOBS_QUEUE_NAME          = local.names.queues.export_jobs
-      MF_LAKE_JOBS_QUEUE_NAME            = local.names.queues.lake_jobs
-      MF_UNCOMPRESSED_OBJECTS_QUEUE_NAME = local.names.queues.uncompressed_objects
-      MF_LATE_READS_QUEUE_NAME           = local.names.queues.late_reads
-      MF_SITE_DISPATCH_QUEUE_NAME        = local.names.queues.site_dispatch
-      MF_SITE_MESSAGES_QUEUE_NAME        = local.names.queues.site_messages
+      MF_HES_FILE_REQUESTS_QUEUE_NAME         = local.names.queues.file_requests
+      MF_HES_EXPORT_JOBS_QUEUE_NAME           = local.names.queues.export_jobs
+      MF_LAKE_JOBS_QUEUE_NAME                 = local.names.queues.lake_jobs
+      MF_LAKE_UNCOMPRESSED_OBJECTS_QUEUE_NAME = local.names.queues.uncompressed_objects
+      MF_LAKE_LATE_READS_QUEUE_NAME           = local.names.queues.late_reads
+      MF_BRIDGE_JOBS_QUEUE_NAME               = local.names.queues.bridge_jobs
+      MF_BRIDGE_SITE_DISPATCH_QUEUE_NAME      = local.names.queues.site_dispatch
+      MF_BRIDGE_SITE_MESSAGES_QUEUE_NAME      = local.names.queues.site_messages
     },
     # The lake: buckets, workflows, tables and the query engine (Athena over the Glue catalog).
     {
-      MF_INBOUND_BUCKET                  = local.names.buckets.inbound
-      MF_INTEGRATED_BUCKET               = local.names.buckets.integrated
-      MF_LAKE_JOBS_QUEUE_URL             = module.queues.queue_urls["lake_jobs"]
-      MF_INTEGRATIONS_TABLE              = local.names.tables.integrations
-      MF_LAKE_FILES_TABLE                = local.names.tables.lake_files
-      MF_LAKE_INGEST_STATE_MACHINE_ARN   = module.workflows.lake_ingest_state_machine_arn
-      MF_INPUT_ADAPTER_STATE_MACHINE_ARN = module.workflows.input_adapter_state_machine_arn
-      MF_ALERTS_TOPIC_ARN                = module.alerts.topic_arn
-      MF_GLUE_DATABASE                   = local.names.glue_database
-      MF_ATHENA_WORKGROUP                = local.names.athena_workgroup
-      MF_QUERY_ENGINE                    = "athena"
-      MF_LATE_THRESHOLD_MINUTES          = tostring(var.late_threshold_minutes)
-      MF_RANGE_MIN_BYTES                 = tostring(var.range_min_bytes)
-      MF_MAX_RANGES                      = tostring(var.max_ranges)
-      MF_PARTITIONS_PER_GROUP            = tostring(var.partitions_per_group)
+      MF_INBOUND_BUCKET                       = local.names.buckets.inbound
+      MF_LAKE_INTEGRATED_BUCKET               = local.names.buckets.integrated
+      MF_LAKE_JOBS_QUEUE_URL                  = module.queues.queue_urls["lake_jobs"]
+      MF_LAKE_INTEGRATIONS_TABLE              = local.names.tables.integrations
+      MF_LAKE_FILES_TABLE                     = local.names.tables.lake_files
+      MF_LAKE_INGEST_STATE_MACHINE_ARN        = module.workflows.lake_ingest_state_machine_arn
+      MF_LAKE_INPUT_ADAPTER_STATE_MACHINE_ARN = module.workflows.input_adapter_state_machine_arn
+      MF_LAKE_ALERTS_TOPIC_ARN                = module.alerts.topic_arn
+      MF_LAKE_GLUE_DATABASE                   = local.names.glue_database
+      MF_LAKE_ATHENA_WORKGROUP                = local.names.athena_workgroup
+      MF_LAKE_QUERY_ENGINE                    = "athena"
+      MF_LAKE_LATE_THRESHOLD_MINUTES          = tostring(var.late_threshold_minutes)
+      MF_LAKE_RANGE_MIN_BYTES                 = tostring(var.range_min_bytes)
+      MF_LAKE_MAX_RANGES                      = tostring(var.max_ranges)
+      MF_LAKE_PARTITIONS_PER_GROUP            = tostring(var.partitions_per_group)
       # Read by chalice_app/app.py at import time for its @app.schedule decorator (chalice deploy
       # only); here the schedule is modules/events.
-      MF_SCHEDULER_RATE_MINUTES = tostring(var.scheduler_rate_minutes)
+      MF_LAKE_SCHEDULER_RATE_MINUTES = tostring(var.scheduler_rate_minutes)
     },
-    # The on-premises bridge: meterflow/bridge/wiring.py BridgeSettings.to_env(). Site jobs and
+    # The on-premises bridge: meterflow/bridge/settings.py BridgeSettings.to_env(). Site jobs and
     # cancellations are published through IoT Core's data plane (iot-data Publish on the ATS
-    # endpoint); its MQTT settings only serve MF_SITE_PUBLISH=mqtt (local brokers) and are left out.
+    # endpoint); its MQTT settings only serve MF_BRIDGE_SITE_PUBLISH=mqtt (local brokers) and are
+    # left out.
     {
-      MF_BRIDGE_JOBS_TABLE          = local.names.tables.bridge_jobs
-      MF_BACKFILL_STATE_MACHINE_ARN = module.workflows.historian_backfill_state_machine_arn
-      MF_SITE_PUBLISH               = "iot-data"
-      MF_IOT_DATA_ENDPOINT          = module.iot.data_endpoint
+      MF_BRIDGE_JOBS_TABLE                 = local.names.tables.bridge_jobs
+      MF_BRIDGE_BACKFILL_STATE_MACHINE_ARN = module.workflows.historian_backfill_state_machine_arn
+      MF_BRIDGE_SITE_PUBLISH               = "iot-data"
+      MF_BRIDGE_IOT_DATA_ENDPOINT          = module.iot.data_endpoint
     },
     var.fixed_now == null ? {} : { MF_FIXED_NOW = var.fixed_now },
   )

@@ -209,6 +209,8 @@ module "workflows" {
   # On-premises bridge (meterflow/localcloud/stack.py historian_backfill).
   historian_backfill_name           = local.names.state_machines.historian_backfill
   historian_backfill_log_group_name = local.names.log_groups.historian_backfill
+  bridge_jobs_queue_url             = module.queues.queue_urls["bridge_jobs"]
+  bridge_jobs_queue_arn             = module.queues.queue_arns["bridge_jobs"]
   site_dispatch_queue_url           = module.queues.queue_urls["site_dispatch"]
   site_dispatch_queue_arn           = module.queues.queue_arns["site_dispatch"]
   bridge_jobs_table_name            = local.names.tables.bridge_jobs
@@ -289,6 +291,7 @@ module "functions" {
   sftp_secret_arn                 = module.sftp.secret_arn
 
   # On-premises bridge
+  bridge_jobs_queue_arn                 = module.queues.queue_arns["bridge_jobs"]
   site_dispatch_queue_arn               = module.queues.queue_arns["site_dispatch"]
   site_messages_queue_arn               = module.queues.queue_arns["site_messages"]
   bridge_jobs_table_arn                 = module.tables.table_arns["bridge_jobs"]
@@ -313,6 +316,7 @@ module "functions" {
     start_file_ingest       = var.start_file_ingest_reserved_concurrency
     merge_late_reads        = var.merge_late_reads_reserved_concurrency
     input_adapter_scheduler = var.input_adapter_scheduler_reserved_concurrency
+    bridge_worker           = var.bridge_worker_reserved_concurrency
     site_dispatcher         = var.site_dispatcher_reserved_concurrency
     site_messages           = var.site_messages_reserved_concurrency
   }

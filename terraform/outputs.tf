@@ -61,7 +61,7 @@ output "export_state_machine_arn" {
 }
 
 output "lambda_function_names" {
-  description = "Lambda function names by role (api, start_file_export, export_worker, lake_worker, start_file_ingest, merge_late_reads, input_adapter_scheduler, site_dispatcher, site_messages)."
+  description = "Lambda function names by role (api, start_file_export, export_worker, lake_worker, start_file_ingest, merge_late_reads, input_adapter_scheduler, bridge_worker, site_dispatcher, site_messages)."
   value       = module.functions.function_names
 }
 
@@ -155,8 +155,8 @@ output "site_topic_rules" {
 }
 
 output "bridge_queue_urls" {
-  description = "URLs of the bridge's queues (site_dispatch, site_messages)."
-  value       = { for key in ["site_dispatch", "site_messages"] : key => module.queues.queue_urls[key] }
+  description = "URLs of the bridge's queues (bridge_jobs, site_dispatch, site_messages)."
+  value       = { for key in ["bridge_jobs", "site_dispatch", "site_messages"] : key => module.queues.queue_urls[key] }
 }
 
 output "bridge_jobs_table" {

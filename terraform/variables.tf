@@ -619,6 +619,17 @@ variable "input_adapter_scheduler_reserved_concurrency" {
   }
 }
 
+variable "bridge_worker_reserved_concurrency" {
+  description = "Reserved concurrent executions of the bridge worker (prepares and verifies backfill uploads); -1 leaves it unreserved."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.bridge_worker_reserved_concurrency >= -1 && floor(var.bridge_worker_reserved_concurrency) == var.bridge_worker_reserved_concurrency
+    error_message = "A whole number, -1 (unreserved) or more."
+  }
+}
+
 variable "site_dispatcher_reserved_concurrency" {
   description = "Reserved concurrent executions of the site dispatcher (publishes site jobs); -1 leaves it unreserved."
   type        = number
@@ -642,11 +653,11 @@ variable "site_messages_reserved_concurrency" {
 }
 
 # ---------------------------------------------------------------------------------------------
-# HES fleet (meterflow/hes/settings.py: MF_FLEET_*, MF_EXPORT_*, MF_FIXED_NOW; same defaults)
+# HES fleet (meterflow/hes/settings.py: MF_HES_FLEET_*, MF_HES_EXPORT_*, MF_FIXED_NOW; same defaults)
 # ---------------------------------------------------------------------------------------------
 
 variable "fleet_meter_count" {
-  description = "Number of simulated meters (MF_FLEET_METER_COUNT)."
+  description = "Number of simulated meters (MF_HES_FLEET_METER_COUNT)."
   type        = number
   default     = 10000
 
@@ -657,7 +668,7 @@ variable "fleet_meter_count" {
 }
 
 variable "fleet_interval_minutes" {
-  description = "Reading interval in minutes (MF_FLEET_INTERVAL_MINUTES)."
+  description = "Reading interval in minutes (MF_HES_FLEET_INTERVAL_MINUTES)."
   type        = number
   default     = 15
 
@@ -668,7 +679,7 @@ variable "fleet_interval_minutes" {
 }
 
 variable "fleet_start" {
-  description = "First reading time of the fleet, HES format YYYY-MM-DD HH:MM:SS.ffffff (MF_FLEET_START)."
+  description = "First reading time of the fleet, HES format YYYY-MM-DD HH:MM:SS.ffffff (MF_HES_FLEET_START)."
   type        = string
   default     = "2023-01-01 00:00:00.000000"
 
@@ -679,7 +690,7 @@ variable "fleet_start" {
 }
 
 variable "fleet_seed" {
-  description = "Seed of the simulated fleet: readings are a pure function of it (MF_FLEET_SEED)."
+  description = "Seed of the simulated fleet: readings are a pure function of it (MF_HES_FLEET_SEED)."
   type        = number
   default     = 20230227
 
@@ -690,7 +701,7 @@ variable "fleet_seed" {
 }
 
 variable "fleet_late_fraction" {
-  description = "Fraction of readings that arrive late (MF_FLEET_LATE_FRACTION)."
+  description = "Fraction of readings that arrive late (MF_HES_FLEET_LATE_FRACTION)."
   type        = number
   default     = 0.1
 
@@ -701,7 +712,7 @@ variable "fleet_late_fraction" {
 }
 
 variable "fleet_late_max_minutes" {
-  description = "Maximum lateness of a late reading in minutes (MF_FLEET_LATE_MAX_MINUTES)."
+  description = "Maximum lateness of a late reading in minutes (MF_HES_FLEET_LATE_MAX_MINUTES)."
   type        = number
   default     = 1440
 
@@ -712,7 +723,7 @@ variable "fleet_late_max_minutes" {
 }
 
 variable "fleet_missing_fraction" {
-  description = "Fraction of readings that never arrive (MF_FLEET_MISSING_FRACTION)."
+  description = "Fraction of readings that never arrive (MF_HES_FLEET_MISSING_FRACTION)."
   type        = number
   default     = 0.002
 
@@ -723,7 +734,7 @@ variable "fleet_missing_fraction" {
 }
 
 variable "fleet_outage_rate" {
-  description = "Outages per meter and day (MF_FLEET_OUTAGE_RATE)."
+  description = "Outages per meter and day (MF_HES_FLEET_OUTAGE_RATE)."
   type        = number
   default     = 0.002
 
@@ -734,7 +745,7 @@ variable "fleet_outage_rate" {
 }
 
 variable "export_chunk_records" {
-  description = "Records per export chunk (MF_EXPORT_CHUNK_RECORDS)."
+  description = "Records per export chunk (MF_HES_EXPORT_CHUNK_RECORDS)."
   type        = number
   default     = 120000
 
@@ -745,7 +756,7 @@ variable "export_chunk_records" {
 }
 
 variable "export_max_chunks" {
-  description = "Maximum chunks of one export; larger requests fail fast (MF_EXPORT_MAX_CHUNKS)."
+  description = "Maximum chunks of one export; larger requests fail fast (MF_HES_EXPORT_MAX_CHUNKS)."
   type        = number
   default     = 1000
 
@@ -778,12 +789,12 @@ variable "fixed_now" {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Lake runtime settings (meterflow/lake/settings.py: MF_LATE_THRESHOLD_MINUTES, MF_RANGE_MIN_BYTES,
-# MF_MAX_RANGES, MF_PARTITIONS_PER_GROUP; same defaults)
+# Lake runtime settings (meterflow/lake/settings.py: MF_LAKE_LATE_THRESHOLD_MINUTES,
+# MF_LAKE_RANGE_MIN_BYTES, MF_LAKE_MAX_RANGES, MF_LAKE_PARTITIONS_PER_GROUP; same defaults)
 # ---------------------------------------------------------------------------------------------
 
 variable "late_threshold_minutes" {
-  description = "A reading that arrives more than this many minutes after its time is a late read (MF_LATE_THRESHOLD_MINUTES)."
+  description = "A reading that arrives more than this many minutes after its time is a late read (MF_LAKE_LATE_THRESHOLD_MINUTES)."
   type        = number
   default     = 60
 
@@ -794,7 +805,7 @@ variable "late_threshold_minutes" {
 }
 
 variable "range_min_bytes" {
-  description = "Smallest byte range the splitter cuts a file into (MF_RANGE_MIN_BYTES)."
+  description = "Smallest byte range the splitter cuts a file into (MF_LAKE_RANGE_MIN_BYTES)."
   type        = number
   default     = 16777216
 
@@ -805,7 +816,7 @@ variable "range_min_bytes" {
 }
 
 variable "max_ranges" {
-  description = "Most byte ranges one file is split into (MF_MAX_RANGES)."
+  description = "Most byte ranges one file is split into (MF_LAKE_MAX_RANGES)."
   type        = number
   default     = 150
 
@@ -816,7 +827,7 @@ variable "max_ranges" {
 }
 
 variable "partitions_per_group" {
-  description = "Partitions one compaction job merges (MF_PARTITIONS_PER_GROUP)."
+  description = "Partitions one compaction job merges (MF_LAKE_PARTITIONS_PER_GROUP)."
   type        = number
   default     = 24
 

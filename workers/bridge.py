@@ -1,4 +1,4 @@
-"""Backfill workflow jobs run in the cloud (on the lake-jobs queue): prepare the upload, verify it."""
+"""Backfill workflow jobs run in the cloud (on the bridge-jobs queue): prepare the upload, verify it."""
 
 from __future__ import annotations
 

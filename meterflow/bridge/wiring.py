@@ -1,9 +1,9 @@
 """Wiring for every runtime that serves the on-premises bridge (Lambda, the local worker host).
 
-How site jobs are published is configuration: ``MF_SITE_PUBLISH=iot-data`` (AWS IoT Core, through
-the ``iot-data`` API) or ``mqtt`` (any broker, with the bridge's client certificate: the local
-Mosquitto or the embedded broker). The domain sees a :class:`~meterflow.bridge.domain.jobs.SitePublisher`
-either way.
+How site jobs are published is configuration (:class:`~meterflow.bridge.settings.BridgeSettings`):
+``MF_BRIDGE_SITE_PUBLISH=iot-data`` (AWS IoT Core, through the ``iot-data`` API) or ``mqtt`` (any
+broker, with the bridge's client certificate: the local Mosquitto or the embedded broker). The
+domain sees a :class:`~meterflow.bridge.ports.SitePublisher` either way.
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ from __future__ import annotations
 import functools
 import os
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar, Literal
 
 import boto3
 from botocore.config import Config
@@ -28,76 +27,9 @@ from meterflow.bridge.adapters.aws import (
     S3ObjectHead,
     S3UploadPresigner,
 )
-from meterflow.bridge.domain.jobs import SitePublisher, TaskCallbacks
+from meterflow.bridge.ports import SitePublisher, TaskCallbacks
+from meterflow.bridge.settings import BridgeSettings
 from meterflow.core.timeutil import utc_now
-from meterflow.hes.settings import require_env
-
-PublishTransport = Literal["iot-data", "mqtt"]
-
-
-@dataclass(frozen=True)
-class BridgeSettings:
-    region: str
-    bridge_jobs_table: str
-    backfill_state_machine_arn: str
-    inbound_bucket: str
-    site_publish: PublishTransport
-    iot_data_endpoint: str = ""
-    mqtt_host: str = ""
-    mqtt_port: int = 8883
-    mqtt_ca: str = ""
-    mqtt_cert: str = ""
-    mqtt_key: str = ""
-    mqtt_client_id: str = "meterflow-bridge"
-
-    REQUIRED_ENV: ClassVar[tuple[str, ...]] = (
-        "MF_BRIDGE_JOBS_TABLE",
-        "MF_BACKFILL_STATE_MACHINE_ARN",
-        "MF_INBOUND_BUCKET",
-    )
-    # MF_SITE_PUBLISH=mqtt publishes with the bridge's own certificate: without these it cannot connect.
-    MQTT_REQUIRED_ENV: ClassVar[tuple[str, ...]] = (
-        "MF_BRIDGE_MQTT_HOST",
-        "MF_BRIDGE_MQTT_CA",
-        "MF_BRIDGE_MQTT_CERT",
-        "MF_BRIDGE_MQTT_KEY",
-    )
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> BridgeSettings:
-        env = os.environ if env is None else env
-        transport = env.get("MF_SITE_PUBLISH", "iot-data")
-        if transport not in ("iot-data", "mqtt"):
-            raise ValueError(f"MF_SITE_PUBLISH must be iot-data or mqtt, not {transport!r}")
-        require_env(cls.REQUIRED_ENV + (cls.MQTT_REQUIRED_ENV if transport == "mqtt" else ()), env)
-        return cls(
-            region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", "us-east-1")),
-            bridge_jobs_table=env["MF_BRIDGE_JOBS_TABLE"],
-            backfill_state_machine_arn=env["MF_BACKFILL_STATE_MACHINE_ARN"],
-            inbound_bucket=env["MF_INBOUND_BUCKET"],
-            site_publish=transport,  # type: ignore[arg-type]
-            iot_data_endpoint=env.get("MF_IOT_DATA_ENDPOINT", ""),
-            mqtt_host=env.get("MF_BRIDGE_MQTT_HOST", ""),
-            mqtt_port=int(env.get("MF_BRIDGE_MQTT_PORT", "8883")),
-            mqtt_ca=env.get("MF_BRIDGE_MQTT_CA", ""),
-            mqtt_cert=env.get("MF_BRIDGE_MQTT_CERT", ""),
-            mqtt_key=env.get("MF_BRIDGE_MQTT_KEY", ""),
-            mqtt_client_id=env.get("MF_BRIDGE_MQTT_CLIENT_ID", "meterflow-bridge"),
-        )
-
-    def to_env(self) -> dict[str, str]:
-        return {
-            "MF_BRIDGE_JOBS_TABLE": self.bridge_jobs_table,
-            "MF_BACKFILL_STATE_MACHINE_ARN": self.backfill_state_machine_arn,
-            "MF_SITE_PUBLISH": self.site_publish,
-            "MF_IOT_DATA_ENDPOINT": self.iot_data_endpoint,
-            "MF_BRIDGE_MQTT_HOST": self.mqtt_host,
-            "MF_BRIDGE_MQTT_PORT": str(self.mqtt_port),
-            "MF_BRIDGE_MQTT_CA": self.mqtt_ca,
-            "MF_BRIDGE_MQTT_CERT": self.mqtt_cert,
-            "MF_BRIDGE_MQTT_KEY": self.mqtt_key,
-            "MF_BRIDGE_MQTT_CLIENT_ID": self.mqtt_client_id,
-        }
 
 
 @dataclass(frozen=True)

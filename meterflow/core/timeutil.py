@@ -54,5 +54,10 @@ def utc_now() -> datetime:
     return datetime.now(tz=UTC).replace(tzinfo=None)
 
 
+def naive_utc(moment: datetime) -> datetime:
+    """HES times are naive UTC; an aware datetime is converted, a naive one taken as UTC."""
+    return moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
+
+
 def epoch_seconds_to_datetime64(seconds: np.ndarray) -> np.ndarray:
     return seconds.astype("datetime64[s]").astype("datetime64[us]")

@@ -1,6 +1,6 @@
 """Wiring for every runtime that serves the HES (Lambda, the local worker host, the local API).
 
-Adapters are built here once per process, from :class:`Settings` and boto3 clients; entry points
+Adapters are built here once per process, from :class:`HesSettings` and boto3 clients; entry points
 ask for :func:`hes_services` and never construct clients themselves.
 """
 
@@ -17,12 +17,12 @@ from meterflow.core.timeutil import utc_now
 from meterflow.hes.adapters.dynamodb_requests import DynamoDbFileRequestRepository
 from meterflow.hes.adapters.s3_store import S3ObjectStore
 from meterflow.hes.domain.fleet import Fleet
-from meterflow.hes.settings import Settings
+from meterflow.hes.settings import HesSettings
 
 
 @dataclass(frozen=True)
 class HesServices:
-    settings: Settings
+    settings: HesSettings
     clients: AwsClients
     fleet: Fleet
     requests: DynamoDbFileRequestRepository
@@ -32,7 +32,7 @@ class HesServices:
     clock: Callable[[], datetime]
 
 
-def build_hes_services(settings: Settings, clients: AwsClients | None = None) -> HesServices:
+def build_hes_services(settings: HesSettings, clients: AwsClients | None = None) -> HesServices:
     clients = clients or aws_clients(settings.region)
     fixed_now = settings.fixed_now
     return HesServices(
@@ -50,4 +50,4 @@ def build_hes_services(settings: Settings, clients: AwsClients | None = None) ->
 @functools.cache
 def hes_services() -> HesServices:
     """The process-wide services, built on first use from the environment."""
-    return build_hes_services(Settings.from_env())
+    return build_hes_services(HesSettings.from_env())

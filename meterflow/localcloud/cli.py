@@ -217,9 +217,7 @@ def _lake(args: argparse.Namespace) -> LakeServices:
     spec = stack_spec(args.stack_name, region, account, queue_endpoint=endpoint)
     settings = lake_settings_for(spec, spec.queue_url("lake_jobs", endpoint))
     if args.engine:
-        from dataclasses import replace
-
-        settings = replace(settings, query_engine=args.engine)
+        settings = settings.model_copy(update={"query_engine": args.engine})
     return build_lake_services(settings)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -28,12 +27,13 @@ from typing import Any
 import requests
 
 from meterflow.aws.clients import AwsClients, aws_clients
-from meterflow.bridge.wiring import BridgeSettings
+from meterflow.bridge.settings import BridgeSettings
 from meterflow.core.timeutil import format_hes_time
 from meterflow.hes.domain.fleet import FleetConfig
-from meterflow.hes.settings import Settings
+from meterflow.hes.settings import HesSettings
 from meterflow.lake.settings import LakeSettings
 from meterflow.localcloud.bootstrap import bootstrap
+from meterflow.localcloud.handlers import registered_handlers
 from meterflow.localcloud.mqtt_broker import (
     BrokerIdentity,
     LocalBroker,
@@ -41,6 +41,8 @@ from meterflow.localcloud.mqtt_broker import (
     mqtt_client_options,
     start_local_broker,
 )
+from meterflow.localcloud.net import free_port
+from meterflow.localcloud.onsite_worker import admit_worker
 from meterflow.localcloud.sftp_server import S3SftpServer
 from meterflow.localcloud.site_bridge import SiteMessageBridge
 from meterflow.localcloud.ssh_keys import generate_ssh_keypair
@@ -60,12 +62,6 @@ CHALICE_STAGE = "local"
 _PATH_VARIABLES = ("MF_BRIDGE_MQTT_CA", "MF_BRIDGE_MQTT_CERT", "MF_BRIDGE_MQTT_KEY")
 # Runtime settings that are not the stack's: `chalice local` keeps its own log level.
 _NOT_STAGE_VARIABLES = ("MF_LOG_LEVEL",)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def lake_settings_for(spec: StackSpec, lake_jobs_queue_url: str) -> LakeSettings:
@@ -186,7 +182,7 @@ class LocalCloud:
         self.workers: WorkerHost | None = None
         self.clients: AwsClients | None = None
         self.spec: StackSpec | None = None
-        self.settings: Settings | None = None
+        self.settings: HesSettings | None = None
         self.known_hosts_path = config.state_dir / "known_hosts"
         self.lake_settings: LakeSettings | None = None
         self._scheduler: threading.Thread | None = None
@@ -278,7 +274,7 @@ class LocalCloud:
         """
         config, spec = self.config, self.spec
         assert spec is not None
-        self.settings = Settings(
+        self.settings = HesSettings(
             stack_name=config.stack_name,
             region=config.region,
             file_requests_table=spec.table("file_requests").name,
@@ -286,17 +282,18 @@ class LocalCloud:
             export_jobs_queue_url=queue_urls["export_jobs"],
             exports_bucket=spec.bucket("hes_exports").name,
             export_state_machine_arn=spec.state_machine_arn("hes_export"),
-            fleet=config.fleet,
+            **HesSettings.fleet_fields(config.fleet),
             export_chunk_records=config.export_chunk_records,
             heartbeat_interval_seconds=config.heartbeat_interval_seconds,
             fixed_now=config.fixed_now,
         )
-        self.lake_settings = replace(
-            lake_settings_for(spec, queue_urls["lake_jobs"]),
-            late_threshold_minutes=config.late_threshold_minutes,
-            range_min_bytes=config.range_min_bytes,
-            heartbeat_interval_seconds=config.heartbeat_interval_seconds,
-            fixed_now=config.fixed_now,
+        self.lake_settings = lake_settings_for(spec, queue_urls["lake_jobs"]).model_copy(
+            update={
+                "late_threshold_minutes": config.late_threshold_minutes,
+                "range_min_bytes": config.range_min_bytes,
+                "heartbeat_interval_seconds": config.heartbeat_interval_seconds,
+                "fixed_now": config.fixed_now,
+            }
         )
         # What the bridge publishes site jobs with: the broker sites connect to (IoT Core's role).
         self.bridge_settings = BridgeSettings(
@@ -311,19 +308,21 @@ class LocalCloud:
             mqtt_cert=str(bridge.cert_path),
             mqtt_key=str(bridge.key_path),
             mqtt_client_id=bridge.client_id,
+            heartbeat_interval_seconds=config.heartbeat_interval_seconds,
         )
         return {
             **self.aws_environment(),
             **self.settings.to_env(),
             **self.lake_settings.to_env(),
             **self.bridge_settings.to_env(),
-            "MF_FILE_REQUESTS_QUEUE_NAME": spec.queue("file_requests").name,
-            "MF_EXPORT_JOBS_QUEUE_NAME": spec.queue("export_jobs").name,
+            "MF_HES_FILE_REQUESTS_QUEUE_NAME": spec.queue("file_requests").name,
+            "MF_HES_EXPORT_JOBS_QUEUE_NAME": spec.queue("export_jobs").name,
             "MF_LAKE_JOBS_QUEUE_NAME": spec.queue("lake_jobs").name,
-            "MF_UNCOMPRESSED_OBJECTS_QUEUE_NAME": spec.queue("uncompressed_objects").name,
-            "MF_LATE_READS_QUEUE_NAME": spec.queue("late_reads").name,
-            "MF_SITE_DISPATCH_QUEUE_NAME": spec.queue("site_dispatch").name,
-            "MF_SITE_MESSAGES_QUEUE_NAME": spec.queue("site_messages").name,
+            "MF_LAKE_UNCOMPRESSED_OBJECTS_QUEUE_NAME": spec.queue("uncompressed_objects").name,
+            "MF_LAKE_LATE_READS_QUEUE_NAME": spec.queue("late_reads").name,
+            "MF_BRIDGE_JOBS_QUEUE_NAME": spec.queue("bridge_jobs").name,
+            "MF_BRIDGE_SITE_DISPATCH_QUEUE_NAME": spec.queue("site_dispatch").name,
+            "MF_BRIDGE_SITE_MESSAGES_QUEUE_NAME": spec.queue("site_messages").name,
         }
 
     def clients_account_id(self) -> str:
@@ -359,83 +358,47 @@ class LocalCloud:
         response.raise_for_status()
 
     def _bindings(self, queue_urls: dict[str, str]) -> list[QueueBinding]:
+        """One binding per queue the app handles; a handler for a queue the stack lacks is an error."""
         assert self.spec is not None
         spec = self.spec
-
-        def arn(key: str) -> str:
-            return f"arn:aws:sqs:{spec.region}:{spec.account_id}:{spec.queue(key).name}"
-
+        handlers = registered_handlers().queue_handlers
+        by_name = {queue.name: queue for queue in spec.queues}
+        if unknown := sorted(set(handlers) - set(by_name)):
+            raise RuntimeError(f"the app handles queues the stack does not declare: {', '.join(unknown)}")
+        processes = {
+            "lake_jobs": self.config.lake_workers,
+            "late_reads": self.config.lake_workers,
+            "export_jobs": self.config.export_workers,
+        }
         return [
             QueueBinding(
-                "file-requests",
-                queue_urls["file_requests"],
-                arn("file_requests"),
-                "chalice_app.app:start_file_export",
-                processes=1,
-            ),
-            QueueBinding(
-                "lake-jobs",
-                queue_urls["lake_jobs"],
-                arn("lake_jobs"),
-                "chalice_app.app:run_lake_job",
-                processes=self.config.lake_workers,
-            ),
-            QueueBinding(
-                "uncompressed-objects",
-                queue_urls["uncompressed_objects"],
-                arn("uncompressed_objects"),
-                "chalice_app.app:start_file_ingest",
-                processes=1,
-            ),
-            QueueBinding(
-                "late-reads",
-                queue_urls["late_reads"],
-                arn("late_reads"),
-                "chalice_app.app:merge_late_reads",
-                processes=self.config.lake_workers,
-            ),
-            QueueBinding(
-                "site-dispatch",
-                queue_urls["site_dispatch"],
-                arn("site_dispatch"),
-                "chalice_app.app:dispatch_site_jobs",
-                processes=1,
-            ),
-            QueueBinding(
-                "site-messages",
-                queue_urls["site_messages"],
-                arn("site_messages"),
-                "chalice_app.app:handle_site_messages",
-                processes=1,
-            ),
-            QueueBinding(
-                "export-jobs",
-                queue_urls["export_jobs"],
-                arn("export_jobs"),
-                "chalice_app.app:run_export_job",
-                processes=self.config.export_workers,
-            ),
+                queue.key.replace("_", "-"),
+                queue_urls[queue.key],
+                f"arn:aws:sqs:{spec.region}:{spec.account_id}:{queue.name}",
+                handlers[queue.name],
+                processes=processes.get(queue.key, 1),
+            )
+            for queue in spec.queues
+            if queue.name in handlers
         ]
 
     def _start_scheduler(self) -> None:
-        """Calls the scheduled handler (an EventBridge schedule in AWS) every interval."""
-        from chalice_app.app import schedule_input_adapters
+        """Calls the scheduled handlers (EventBridge schedules in AWS) every interval."""
 
         def tick() -> None:
             while not self._scheduler_stop.wait(self.config.scheduler_interval_seconds):
                 try:
-                    schedule_input_adapters(self._scheduled_event(), None)
+                    self.run_scheduler_once()
                 except Exception:
-                    logger.exception("input adapter scheduler tick failed")
+                    logger.exception("scheduler tick failed")
 
         self._scheduler = threading.Thread(target=tick, name="scheduler", daemon=True)
         self._scheduler.start()
 
     def run_scheduler_once(self) -> None:
-        """One scheduler tick now, as the EventBridge schedule would deliver it."""
-        from chalice_app.app import schedule_input_adapters
-
-        schedule_input_adapters(self._scheduled_event(), None)
+        """One tick of every schedule now, as EventBridge would deliver it."""
+        for handler in registered_handlers().scheduled.values():
+            handler(self._scheduled_event(), None)
 
     def _scheduled_event(self) -> dict[str, Any]:
         import uuid
@@ -521,19 +484,7 @@ class LocalCloud:
         journal, historian and health file are the site's to choose.
         """
         assert self.broker is not None
-        identity = BrokerIdentity.worker(tenant, worker)
-        self.broker.add_identity(identity)
-        options = mqtt_client_options(identity, self.broker)
-        return {
-            "MF_TENANT": tenant,
-            "MF_WORKER_ID": worker,
-            "MF_MQTT_HOST": options.host,
-            "MF_MQTT_PORT": str(options.port),
-            "MF_MQTT_PROTOCOL": "3.1.1",
-            "MF_MQTT_CA_FILE": str(options.ca_path),
-            "MF_MQTT_CERT_FILE": str(options.cert_path),
-            "MF_MQTT_KEY_FILE": str(options.key_path),
-        }
+        return admit_worker(self.broker, tenant, worker)
 
     def stop(self, report: Callable[[str], None] | None = None) -> None:
         """Stop the scheduler and the worker host (supervisor, then workers), then the servers.

@@ -62,6 +62,7 @@ from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from cryptography import x509
 from paho.mqtt.enums import MQTTProtocolVersion
 
+from meterflow.localcloud.background_loop import BackgroundLoop
 from meterflow.localcloud.mqtt_pki import (
     DEFAULT_SERVER_HOSTS,
     CertificateIdentity,
@@ -69,6 +70,7 @@ from meterflow.localcloud.mqtt_pki import (
     LocalPki,
     identity_of,
 )
+from meterflow.localcloud.net import free_port
 from onprem_worker.contracts import CLOUD_TO_SITE, SITE_TO_CLOUD, TOPIC_ROOT, topic, valid_name
 
 logger = logging.getLogger("meterflow.mqtt")
@@ -399,7 +401,7 @@ class _ManagedBroker(abc.ABC):
             server = self._pki.server_cert(tuple(dict.fromkeys((self._host, *DEFAULT_SERVER_HOSTS))))
             self._write_acl()
             for attempt in range(1, _PORT_ATTEMPTS + 1):
-                port = self._requested_port or _free_port(self._host)
+                port = self._requested_port or free_port(self._host)
                 try:
                     self._launch(port, server)
                 except _PortInUse:
@@ -642,9 +644,9 @@ class EmbeddedBroker(_ManagedBroker):
         port: int | None = None,
     ) -> None:
         super().__init__(state_dir, identities, pki=pki, host=host, port=port)
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop_requested: asyncio.Event | None = None
+        self._background: BackgroundLoop[None] = BackgroundLoop(
+            "meterflow-mqtt", "embedded MQTT broker", logger, _STOP_TIMEOUT_SECONDS
+        )
         self._broker: Any = None
 
     def _launch(self, port: int, server: CertPaths) -> None:
@@ -653,18 +655,12 @@ class EmbeddedBroker(_ManagedBroker):
         for chatty in ("amqtt", "transitions"):
             if logging.getLogger(chatty).level == logging.NOTSET:
                 logging.getLogger(chatty).setLevel(logging.WARNING)
-        loop = asyncio.new_event_loop()
-        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
-        thread = threading.Thread(
-            target=self._run,
-            args=(loop, self._amqtt_config(port, server), ready),
-            name="meterflow-mqtt",
-            daemon=True,
-        )
-        self._thread = thread
-        thread.start()
+        config = self._amqtt_config(port, server)
         try:
-            ready.result(timeout=_START_TIMEOUT_SECONDS)
+            self._background.start(
+                lambda ready, stop_requested: self._serve(config, ready, stop_requested),
+                _START_TIMEOUT_SECONDS,
+            )
         except concurrent.futures.TimeoutError:
             self._shutdown()
             raise BrokerStartError(f"amqtt did not start within {_START_TIMEOUT_SECONDS:.0f}s") from None
@@ -690,55 +686,32 @@ class EmbeddedBroker(_ManagedBroker):
             "plugins": {f"{__name__}.{_CertificateAclPlugin.__qualname__}": {"acl_file": str(self.acl_path)}},
         }
 
-    def _run(
-        self, loop: asyncio.AbstractEventLoop, config: dict[str, Any], ready: concurrent.futures.Future[None]
+    async def _serve(
+        self, config: dict[str, Any], ready: concurrent.futures.Future[None], stop_requested: asyncio.Event
     ) -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._serve(config, ready))
-        except BaseException as exc:
-            if not ready.done():
-                ready.set_exception(exc)
-            else:
-                logger.exception("embedded MQTT broker failed")
-        finally:
-            leftovers = asyncio.all_tasks(loop)
-            for task in leftovers:
-                task.cancel()
-            loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    async def _serve(self, config: dict[str, Any], ready: concurrent.futures.Future[None]) -> None:
         broker = _MutualTlsBroker(config)
         await broker.start()
-        self._loop, self._broker, self._stop_requested = asyncio.get_running_loop(), broker, asyncio.Event()
+        self._broker = broker
         ready.set_result(None)
         try:
-            await self._stop_requested.wait()
+            await stop_requested.wait()
         finally:
             await broker.shutdown()
 
     def _reload_acl(self) -> None:
-        loop, broker = self._loop, self._broker
-        assert loop is not None and broker is not None
+        broker = self._broker
+        assert broker is not None
 
         async def reload() -> None:
             broker.plugins_manager.get_plugin(_CertificateAclPlugin.__name__).reload()
 
-        asyncio.run_coroutine_threadsafe(reload(), loop).result(timeout=_RELOAD_TIMEOUT_SECONDS)
+        asyncio.run_coroutine_threadsafe(reload(), self._background.loop).result(
+            timeout=_RELOAD_TIMEOUT_SECONDS
+        )
 
     def _shutdown(self) -> None:
-        thread, loop, stop_requested = self._thread, self._loop, self._stop_requested
-        if loop is not None and stop_requested is not None:
-            # RuntimeError means the loop has already ended: there is nothing left to signal.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(stop_requested.set)
-        if thread is not None:
-            thread.join(timeout=_STOP_TIMEOUT_SECONDS)
-            if thread.is_alive():
-                logger.warning("embedded MQTT broker did not stop within %.0fs", _STOP_TIMEOUT_SECONDS)
-        self._thread = self._loop = self._stop_requested = self._broker = None
+        self._background.stop()
+        self._broker = None
 
 
 class _MutualTlsBroker(Broker):  # type: ignore[misc]
@@ -911,13 +884,6 @@ def _terminate(process: subprocess.Popen[bytes]) -> None:
         )
         process.kill()
         process.wait()
-
-
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _write_private_text(path: Path, text: str) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import errno
 import functools
 import logging
@@ -38,6 +37,7 @@ from asyncssh.constants import (
     FXF_WRITE,
 )
 
+from meterflow.localcloud.background_loop import BackgroundLoop
 from meterflow.localcloud.ssh_keys import (
     host_key_fingerprint,
     known_hosts_line,
@@ -593,9 +593,9 @@ class S3SftpServer:
         self._read_ahead_bytes = read_ahead_bytes
         self._host_key: asyncssh.SSHKey | None = None
         self._lifecycle = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop_requested: asyncio.Event | None = None
+        self._background: BackgroundLoop[int] = BackgroundLoop(
+            "meterflow-sftp", "sftp server", logger, _STOP_TIMEOUT_SECONDS
+        )
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._connections: set[asyncssh.SSHServerConnection] = set()
 
@@ -625,27 +625,23 @@ class S3SftpServer:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._background.running
 
     def start(self) -> None:
         with self._lifecycle:
-            if self._thread is not None:
+            if self._background.started:
                 raise RuntimeError("S3SftpServer is already started")
             host_key = self.host_key
             executor = concurrent.futures.ThreadPoolExecutor(
                 max_workers=_S3_WORKER_THREADS, thread_name_prefix="meterflow-sftp-s3"
             )
             backend = _Backend(self._namespace, executor, self._read_ahead_bytes)
-            loop = asyncio.new_event_loop()
-            ready: concurrent.futures.Future[int] = concurrent.futures.Future()
-            self._stop_requested = asyncio.Event()
-            thread = threading.Thread(
-                target=self._run, args=(loop, host_key, backend, ready), name="meterflow-sftp", daemon=True
-            )
-            self._thread, self._loop, self._executor = thread, loop, executor
-            thread.start()
+            self._executor = executor
             try:
-                self._port = ready.result(timeout=_START_TIMEOUT_SECONDS)
+                self._port = self._background.start(
+                    lambda ready, stop_requested: self._serve(host_key, backend, ready, stop_requested),
+                    _START_TIMEOUT_SECONDS,
+                )
             except BaseException:
                 self._shutdown()
                 raise
@@ -660,7 +656,7 @@ class S3SftpServer:
 
     def stop(self) -> None:
         with self._lifecycle:
-            if self._thread is not None:
+            if self._background.started:
                 self._shutdown()
                 logger.info("sftp stopped on %s:%d", self.host, self._port)
 
@@ -679,53 +675,19 @@ class S3SftpServer:
     # -- internals -------------------------------------------------------------------------------
 
     def _shutdown(self) -> None:
-        thread, loop, stop_requested = self._thread, self._loop, self._stop_requested
-        if loop is not None and stop_requested is not None:
-            # RuntimeError means the loop already ended (a failed start): there is nothing left to signal.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(stop_requested.set)
-        if thread is not None:
-            thread.join(timeout=_STOP_TIMEOUT_SECONDS)
-            if thread.is_alive():
-                logger.warning("sftp server thread did not stop within %.0fs", _STOP_TIMEOUT_SECONDS)
+        # The loop's leftover tasks (read-ahead of sessions torn down) are finished by BackgroundLoop.
+        self._background.stop()
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
-        self._thread = self._loop = self._stop_requested = self._executor = None
+        self._executor = None
 
-    def _run(
+    async def _serve(
         self,
-        loop: asyncio.AbstractEventLoop,
         host_key: asyncssh.SSHKey,
         backend: _Backend,
         ready: concurrent.futures.Future[int],
+        stop_requested: asyncio.Event,
     ) -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._serve(host_key, backend, ready))
-        except BaseException as exc:
-            if not ready.done():
-                ready.set_exception(exc)
-            else:
-                logger.exception("sftp server loop failed")
-        finally:
-            try:
-                # Sessions torn down by stop() can leave read-ahead tasks behind; finishing them here
-                # avoids "Task was destroyed but it is pending" noise when the loop closes.
-                leftovers = asyncio.all_tasks(loop)
-                for task in leftovers:
-                    task.cancel()
-                loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.run_until_complete(loop.shutdown_default_executor())
-            finally:
-                loop.close()
-
-    async def _serve(
-        self, host_key: asyncssh.SSHKey, backend: _Backend, ready: concurrent.futures.Future[int]
-    ) -> None:
-        stop_requested = self._stop_requested
-        assert stop_requested is not None
-
         def sftp_factory(chan: asyncssh.SSHServerChannel[bytes]) -> asyncssh.SFTPServer:
             return _ReadOnlyS3Sftp(chan, backend)
 

@@ -255,7 +255,46 @@ def stack_spec(
     tuning = tuning or ExportTuning()
     lake = lake or LakeTuning()
     bridge = bridge or BridgeTuning()
-    buckets = (
+    buckets = _buckets(stack_name, account_id)
+    queues = _queues(stack_name, tuning, lake, bridge)
+    tables = _tables(stack_name)
+    secrets = _secrets(stack_name)
+    topics = (TopicSpec("alerts", f"{stack_name}-alerts"),)
+    notifications = (BucketNotificationSpec("inbound", "uncompressed/", "uncompressed_objects"),)
+    event_rules = (
+        EventRuleSpec(
+            "late_reads", f"{stack_name}-late-reads", LAKE_EVENT_SOURCE, LATE_READS_DETAIL_TYPE, "late_reads"
+        ),
+    )
+    schedules = (
+        ScheduleSpec(
+            "input_adapter_scheduler",
+            f"{stack_name}-input-adapter-scheduler",
+            lake.scheduler_rate_minutes,
+            "chalice_app.app:schedule_input_adapters",
+        ),
+    )
+    base = StackSpec(stack_name, region, account_id, buckets, queues, tables, secrets, (), topics)
+    return StackSpec(
+        stack_name,
+        region,
+        account_id,
+        buckets,
+        queues,
+        tables,
+        secrets,
+        _state_machines(base, queue_endpoint, tuning, lake, bridge),
+        topics,
+        notifications,
+        event_rules,
+        schedules,
+        glue_database=f"{stack_name.replace('-', '_')}_lake",
+        athena_workgroup=f"{stack_name}-lake",
+    )
+
+
+def _buckets(stack_name: str, account_id: str) -> tuple[BucketSpec, ...]:
+    return (
         BucketSpec("hes_exports", f"{stack_name}-hes-exports-{account_id}"),
         # landing/ (compressed, as received), uncompressed/ (being ingested), processed/ (archive)
         BucketSpec("inbound", f"{stack_name}-inbound-{account_id}"),
@@ -263,7 +302,12 @@ def stack_spec(
         BucketSpec("integrated", f"{stack_name}-integrated-{account_id}"),
         BucketSpec("athena_results", f"{stack_name}-athena-results-{account_id}"),
     )
-    queues = (
+
+
+def _queues(
+    stack_name: str, tuning: ExportTuning, lake: LakeTuning, bridge: BridgeTuning
+) -> tuple[QueueSpec, ...]:
+    return (
         QueueSpec(
             "file_requests", f"{stack_name}-file-requests", visibility_timeout_seconds=60, max_receive_count=5
         ),
@@ -290,6 +334,10 @@ def stack_spec(
         QueueSpec(
             "late_reads", f"{stack_name}-late-reads", visibility_timeout_seconds=300, max_receive_count=5
         ),
+        # historian_backfill's cloud-side jobs (prepare the upload, verify it): seconds each
+        QueueSpec(
+            "bridge_jobs", f"{stack_name}-bridge-jobs", visibility_timeout_seconds=120, max_receive_count=3
+        ),
         # historian_backfill's RunOnSite sends site jobs here; the dispatcher publishes them over MQTT
         QueueSpec(
             "site_dispatch",
@@ -302,7 +350,10 @@ def stack_spec(
             "site_messages", f"{stack_name}-site-messages", visibility_timeout_seconds=60, max_receive_count=5
         ),
     )
-    tables = (
+
+
+def _tables(stack_name: str) -> tuple[TableSpec, ...]:
+    return (
         TableSpec(
             "file_requests", f"{stack_name}-file-requests", hash_key="request_id", ttl_attribute="expires_at"
         ),
@@ -310,36 +361,44 @@ def stack_spec(
         TableSpec("lake_files", f"{stack_name}-lake-files", hash_key="file_id"),
         TableSpec("bridge_jobs", f"{stack_name}-bridge-jobs", hash_key="job_id", ttl_attribute="expires_at"),
     )
-    secrets = (
+
+
+def _secrets(stack_name: str) -> tuple[SecretSpec, ...]:
+    return (
         SecretSpec(
             "sftp_private_key",
             f"{stack_name}/sftp/private_key",
             "Private key of the HES SFTP user (seed 000: retrieve it, chmod 400, sftp -i).",
         ),
     )
-    topics = (TopicSpec("alerts", f"{stack_name}-alerts"),)
-    notifications = (BucketNotificationSpec("inbound", "uncompressed/", "uncompressed_objects"),)
-    event_rules = (
-        EventRuleSpec(
-            "late_reads", f"{stack_name}-late-reads", LAKE_EVENT_SOURCE, LATE_READS_DETAIL_TYPE, "late_reads"
-        ),
+
+
+def _state_machines(
+    base: StackSpec, queue_endpoint: str | None, tuning: ExportTuning, lake: LakeTuning, bridge: BridgeTuning
+) -> tuple[StateMachineSpec, ...]:
+    """The workflows; their template variables name ``base``'s resources."""
+    return (
+        _export_machine(base, queue_endpoint, tuning),
+        _ingest_machine(base, queue_endpoint, lake),
+        _adapter_machine(base, queue_endpoint, lake),
+        _backfill_machine(base, queue_endpoint, bridge),
     )
-    schedules = (
-        ScheduleSpec(
-            "input_adapter_scheduler",
-            f"{stack_name}-input-adapter-scheduler",
-            lake.scheduler_rate_minutes,
-            "chalice_app.app:schedule_input_adapters",
-        ),
+
+
+def _state_machine(base: StackSpec, key: str, template_vars: Mapping[str, str | int]) -> StateMachineSpec:
+    """``state_machines/<key>.asl.json``, named ``<stack>-<key with dashes>``."""
+    return StateMachineSpec(
+        key, f"{base.stack_name}-{key.replace('_', '-')}", f"{key}.asl.json", template_vars
     )
-    base = StackSpec(stack_name, region, account_id, buckets, queues, tables, secrets, (), topics)
-    export_machine = StateMachineSpec(
+
+
+def _export_machine(base: StackSpec, queue_endpoint: str | None, tuning: ExportTuning) -> StateMachineSpec:
+    return _state_machine(
+        base,
         "hes_export",
-        f"{stack_name}-hes-export",
-        "hes_export.asl.json",
         {
             "export_jobs_queue_url": base.queue_url("export_jobs", queue_endpoint),
-            "file_requests_table": tables[0].name,
+            "file_requests_table": base.table("file_requests").name,
             "max_concurrency": tuning.export_max_concurrency,
             "plan_timeout_seconds": tuning.plan_timeout_seconds,
             "chunk_timeout_seconds": tuning.chunk_timeout_seconds,
@@ -348,13 +407,14 @@ def stack_spec(
             "finalize_heartbeat_seconds": tuning.finalize_heartbeat_seconds,
         },
     )
-    lake_jobs_url = base.queue_url("lake_jobs", queue_endpoint)
-    ingest_machine = StateMachineSpec(
+
+
+def _ingest_machine(base: StackSpec, queue_endpoint: str | None, lake: LakeTuning) -> StateMachineSpec:
+    return _state_machine(
+        base,
         "lake_ingest",
-        f"{stack_name}-lake-ingest",
-        "lake_ingest.asl.json",
         {
-            "lake_jobs_queue_url": lake_jobs_url,
+            "lake_jobs_queue_url": base.queue_url("lake_jobs", queue_endpoint),
             "lake_files_table": base.table("lake_files").name,
             "range_max_concurrency": lake.range_max_concurrency,
             "compact_max_concurrency": lake.compact_max_concurrency,
@@ -366,12 +426,14 @@ def stack_spec(
             "finalize_timeout_seconds": lake.finalize_timeout_seconds,
         },
     )
-    adapter_machine = StateMachineSpec(
+
+
+def _adapter_machine(base: StackSpec, queue_endpoint: str | None, lake: LakeTuning) -> StateMachineSpec:
+    return _state_machine(
+        base,
         "input_adapter",
-        f"{stack_name}-input-adapter",
-        "input_adapter.asl.json",
         {
-            "lake_jobs_queue_url": lake_jobs_url,
+            "lake_jobs_queue_url": base.queue_url("lake_jobs", queue_endpoint),
             "integrations_table": base.table("integrations").name,
             "lake_files_table": base.table("lake_files").name,
             "alerts_topic_arn": base.topic_arn("alerts"),
@@ -385,12 +447,14 @@ def stack_spec(
             "ingest_poll_max_attempts": lake.ingest_poll_max_attempts,
         },
     )
-    backfill_machine = StateMachineSpec(
+
+
+def _backfill_machine(base: StackSpec, queue_endpoint: str | None, bridge: BridgeTuning) -> StateMachineSpec:
+    return _state_machine(
+        base,
         "historian_backfill",
-        f"{stack_name}-historian-backfill",
-        "historian_backfill.asl.json",
         {
-            "lake_jobs_queue_url": lake_jobs_url,
+            "bridge_jobs_queue_url": base.queue_url("bridge_jobs", queue_endpoint),
             "site_dispatch_queue_url": base.queue_url("site_dispatch", queue_endpoint),
             "bridge_jobs_table": base.table("bridge_jobs").name,
             "site_timeout_seconds": bridge.site_timeout_seconds,
@@ -398,20 +462,4 @@ def stack_spec(
             "site_retry_interval_seconds": bridge.site_retry_interval_seconds,
             "site_max_attempts": bridge.site_max_attempts,
         },
-    )
-    return StackSpec(
-        stack_name,
-        region,
-        account_id,
-        buckets,
-        queues,
-        tables,
-        secrets,
-        (export_machine, ingest_machine, adapter_machine, backfill_machine),
-        topics,
-        notifications,
-        event_rules,
-        schedules,
-        glue_database=f"{stack_name.replace('-', '_')}_lake",
-        athena_workgroup=f"{stack_name}-lake",
     )

@@ -2,7 +2,7 @@
 
 ``AppliedState`` indexes the resources and data sources of an applied state by type; the values are
 the provider's (IAM, queue and key policies are JSON strings there). ``chalice_app_facts`` reads
-chalice_app/app.py with ``ast`` (importing it would check its settings and need its runtime
+chalice_app/app.py and its Blueprints with ``ast`` (importing it would check its settings and need its runtime
 dependencies): its routes, its SQS and scheduled handlers and the variables it reads.
 """
 
@@ -140,7 +140,7 @@ def statements(document: str | Mapping[str, Any]) -> list[Statement]:
     return found
 
 
-# -- chalice_app/app.py --------------------------------------------------------------------------
+# -- chalice_app/app.py and its Blueprints -------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -169,23 +169,35 @@ def _environment_variable(node: ast.AST) -> str | None:
     return None
 
 
-def chalice_app_facts(path: Path = CHALICE_APP) -> ChaliceAppFacts:
-    module = ast.parse(path.read_text())
-    constants: dict[str, str] = {}  # module-level NAME = <reads variable>
+def _module_names(module: ast.Module) -> set[str]:
     names: set[str] = set()
     for node in module.body:
         if isinstance(node, ast.FunctionDef):
             names.add(node.name)
         elif isinstance(node, ast.Assign):
+            names.update(target.id for target in node.targets if isinstance(target, ast.Name))
+    return names
+
+
+def _environment_constants(module: ast.Module) -> dict[str, str]:
+    """Module-level NAME = <reads a variable>: NAME -> the variable."""
+    constants: dict[str, str] = {}
+    for node in module.body:
+        if isinstance(node, ast.Assign):
+            variable = _environment_variable(node.value)
             for target in node.targets:
-                if isinstance(target, ast.Name):
-                    names.add(target.id)
-                    variable = _environment_variable(node.value)
-                    if variable:
-                        constants[target.id] = variable
-    routes: set[str] = set()
-    sqs: dict[str, tuple[str, int]] = {}
-    scheduled: dict[str, str] = {}
+                if isinstance(target, ast.Name) and variable:
+                    constants[target.id] = variable
+    return constants
+
+
+def _read_decorators(
+    module: ast.Module,
+    constants: dict[str, str],
+    routes: set[str],
+    sqs: dict[str, tuple[str, int]],
+    scheduled: dict[str, str],
+) -> None:
     for node in module.body:
         if not isinstance(node, ast.FunctionDef):
             continue
@@ -207,10 +219,34 @@ def chalice_app_facts(path: Path = CHALICE_APP) -> ChaliceAppFacts:
                 rate = decorator.args[0]
                 assert isinstance(rate, ast.Call) and isinstance(rate.args[0], ast.Name), ast.unparse(rate)
                 scheduled[node.name] = constants[rate.args[0].id]
+
+
+def _environment_reads(module: ast.Module) -> dict[str, bool]:
+    """Every variable the module reads -> whether with a default."""
     reads: dict[str, bool] = {}
     for inner in ast.walk(module):
         if isinstance(inner, ast.Call) and ast.unparse(inner.func) in ("os.environ.get", "os.getenv"):
             reads[str(ast.literal_eval(inner.args[0]))] = len(inner.args) > 1
         elif isinstance(inner, ast.Subscript) and ast.unparse(inner.value) == "os.environ":
             reads[str(ast.literal_eval(inner.slice))] = False
+    return reads
+
+
+def chalice_app_facts(app_path: Path = CHALICE_APP) -> ChaliceAppFacts:
+    """The app's routes and handlers, read from app.py and the feature Blueprints (chalicelib/*.py).
+    app.py exports every registered event handler under its name, so those names count as its own."""
+    blueprints = sorted((app_path.parent / "chalicelib").glob("*.py"))
+    routes: set[str] = set()
+    sqs: dict[str, tuple[str, int]] = {}
+    scheduled: dict[str, str] = {}
+    reads: dict[str, bool] = {}
+    names: set[str] = set()
+    for path in (app_path, *blueprints):
+        module = ast.parse(path.read_text())
+        constants = _environment_constants(module)
+        if path == app_path:
+            names |= _module_names(module)
+        _read_decorators(module, constants, routes, sqs, scheduled)
+        reads.update(_environment_reads(module))
+    names |= set(sqs) | set(scheduled)
     return ChaliceAppFacts(frozenset(routes), sqs, scheduled, reads, frozenset(names))

@@ -22,14 +22,15 @@ import fnmatch
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from meterflow.bridge.domain.jobs import site_message_from_rule
-from meterflow.bridge.wiring import BridgeSettings
-from meterflow.hes.settings import Settings, check_settings
+from meterflow.bridge.settings import BridgeSettings
+from meterflow.core.settings import check_settings
+from meterflow.hes.settings import HesSettings
 from meterflow.lake.domain.catalog import LAKE_TABLES, LakeTable
 from meterflow.lake.settings import LakeSettings
 from meterflow.localcloud.local_cloud import SFTP_USER
@@ -66,18 +67,20 @@ HANDLERS = {
     "start_file_ingest": "app.start_file_ingest",
     "merge_late_reads": "app.merge_late_reads",
     "input_adapter_scheduler": "app.schedule_input_adapters",
+    "bridge_worker": "app.run_bridge_job",
     "site_dispatcher": "app.dispatch_site_jobs",
     "site_messages": "app.handle_site_messages",
 }
-# The variables app.py reads queue names from at import time (for @app.on_sqs_message) -> the queue.
+# The variables the blueprints read queue names from at import time (on_sqs_message) -> the queue.
 APP_QUEUE_NAME_VARIABLES = {
-    "MF_FILE_REQUESTS_QUEUE_NAME": "file_requests",
-    "MF_EXPORT_JOBS_QUEUE_NAME": "export_jobs",
+    "MF_HES_FILE_REQUESTS_QUEUE_NAME": "file_requests",
+    "MF_HES_EXPORT_JOBS_QUEUE_NAME": "export_jobs",
     "MF_LAKE_JOBS_QUEUE_NAME": "lake_jobs",
-    "MF_UNCOMPRESSED_OBJECTS_QUEUE_NAME": "uncompressed_objects",
-    "MF_LATE_READS_QUEUE_NAME": "late_reads",
-    "MF_SITE_DISPATCH_QUEUE_NAME": "site_dispatch",
-    "MF_SITE_MESSAGES_QUEUE_NAME": "site_messages",
+    "MF_LAKE_UNCOMPRESSED_OBJECTS_QUEUE_NAME": "uncompressed_objects",
+    "MF_LAKE_LATE_READS_QUEUE_NAME": "late_reads",
+    "MF_BRIDGE_JOBS_QUEUE_NAME": "bridge_jobs",
+    "MF_BRIDGE_SITE_DISPATCH_QUEUE_NAME": "site_dispatch",
+    "MF_BRIDGE_SITE_MESSAGES_QUEUE_NAME": "site_messages",
 }
 SEED_OUTPUTS = frozenset(
     {"apiGatewayInvokeURL", "SecretARN", "SecretName", "SftpServerAddress", "SftpUserName"}
@@ -101,7 +104,7 @@ BRIDGE_OUTPUTS = frozenset(
 SITE_RULE_SQL = "SELECT encode(*, 'base64') AS payload, topic() AS topic FROM '{topic_filter}'"
 # The functions publish to sites through IoT Core's data plane on the ATS endpoint.
 IOT_DATA_ENDPOINT_TYPE = "iot:Data-ATS"
-# BridgeSettings fields of MF_SITE_PUBLISH=mqtt only (a broker, with the bridge's own certificate):
+# BridgeSettings fields of MF_BRIDGE_SITE_PUBLISH=mqtt only (a broker, with the bridge's own certificate):
 # unused in AWS, where the cloud publishes through IoT Core (iot-data), so Terraform leaves them out.
 MQTT_ONLY_FIELD_PREFIX = "mqtt_"
 NUMBER_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
@@ -304,18 +307,18 @@ def compare_sqs_triggers(state: AppliedState, expected: Expected) -> tuple[Any, 
 
 
 def _number(value: Any) -> Any:
-    """Numbers compare by value: Terraform prints 15, Settings.to_env() prints str(15.0)."""
+    """Numbers compare by value: Terraform prints 15, HesSettings.to_env() prints str(15.0)."""
     return float(value) if isinstance(value, str) and NUMBER_TEXT.fullmatch(value) else value
 
 
 def mqtt_only_variables(settings: BridgeSettings) -> set[str]:
     """The variables of to_env() that carry the MQTT transport's fields (whatever they are named)."""
     changed: dict[str, Any] = {
-        item.name: (getattr(settings, item.name) + 1 if item.type in (int, "int") else "probe")
-        for item in fields(BridgeSettings)
-        if item.name.startswith(MQTT_ONLY_FIELD_PREFIX)
+        name: (getattr(settings, name) + 1 if item.annotation is int else "probe")
+        for name, item in BridgeSettings.model_fields.items()
+        if name.startswith(MQTT_ONLY_FIELD_PREFIX)
     }
-    probe = replace(settings, **changed).to_env()
+    probe = settings.model_copy(update=changed).to_env()
     found = {key for key, value in settings.to_env().items() if probe[key] != value}
     assert found, "BridgeSettings has no MQTT fields any more: revisit MQTT_ONLY_FIELD_PREFIX"
     return found
@@ -330,34 +333,34 @@ def iot_data_endpoint(state: AppliedState) -> str:
 def expected_lambda_environment(spec: StackSpec, iot_endpoint: str) -> dict[str, Any]:
     """Every variable the settings classes read, at their defaults, with this stack's resources."""
     resources = {
-        "MF_STACK_NAME": spec.stack_name,
+        "MF_HES_STACK_NAME": spec.stack_name,
         "AWS_REGION": spec.region,
-        "MF_FILE_REQUESTS_TABLE": spec.table("file_requests").name,
-        "MF_FILE_REQUESTS_QUEUE_URL": spec.queue_url("file_requests"),
-        "MF_EXPORT_JOBS_QUEUE_URL": spec.queue_url("export_jobs"),
-        "MF_EXPORTS_BUCKET": spec.bucket("hes_exports").name,
-        "MF_EXPORT_STATE_MACHINE_ARN": spec.state_machine_arn("hes_export"),
+        "MF_HES_FILE_REQUESTS_TABLE": spec.table("file_requests").name,
+        "MF_HES_FILE_REQUESTS_QUEUE_URL": spec.queue_url("file_requests"),
+        "MF_HES_EXPORT_JOBS_QUEUE_URL": spec.queue_url("export_jobs"),
+        "MF_HES_EXPORTS_BUCKET": spec.bucket("hes_exports").name,
+        "MF_HES_EXPORT_STATE_MACHINE_ARN": spec.state_machine_arn("hes_export"),
         "MF_INBOUND_BUCKET": spec.bucket("inbound").name,
-        "MF_INTEGRATED_BUCKET": spec.bucket("integrated").name,
+        "MF_LAKE_INTEGRATED_BUCKET": spec.bucket("integrated").name,
         "MF_LAKE_JOBS_QUEUE_URL": spec.queue_url("lake_jobs"),
-        "MF_INTEGRATIONS_TABLE": spec.table("integrations").name,
+        "MF_LAKE_INTEGRATIONS_TABLE": spec.table("integrations").name,
         "MF_LAKE_FILES_TABLE": spec.table("lake_files").name,
         "MF_LAKE_INGEST_STATE_MACHINE_ARN": spec.state_machine_arn("lake_ingest"),
-        "MF_INPUT_ADAPTER_STATE_MACHINE_ARN": spec.state_machine_arn("input_adapter"),
-        "MF_ALERTS_TOPIC_ARN": spec.topic_arn("alerts"),
-        "MF_GLUE_DATABASE": spec.glue_database,
-        "MF_ATHENA_WORKGROUP": spec.athena_workgroup,
-        "MF_QUERY_ENGINE": "athena",
+        "MF_LAKE_INPUT_ADAPTER_STATE_MACHINE_ARN": spec.state_machine_arn("input_adapter"),
+        "MF_LAKE_ALERTS_TOPIC_ARN": spec.topic_arn("alerts"),
+        "MF_LAKE_GLUE_DATABASE": spec.glue_database,
+        "MF_LAKE_ATHENA_WORKGROUP": spec.athena_workgroup,
+        "MF_LAKE_QUERY_ENGINE": "athena",
         "MF_BRIDGE_JOBS_TABLE": spec.table("bridge_jobs").name,
-        "MF_BACKFILL_STATE_MACHINE_ARN": spec.state_machine_arn("historian_backfill"),
-        "MF_SITE_PUBLISH": "iot-data",
-        "MF_IOT_DATA_ENDPOINT": iot_endpoint,
+        "MF_BRIDGE_BACKFILL_STATE_MACHINE_ARN": spec.state_machine_arn("historian_backfill"),
+        "MF_BRIDGE_SITE_PUBLISH": "iot-data",
+        "MF_BRIDGE_IOT_DATA_ENDPOINT": iot_endpoint,
     }
     bridge = BridgeSettings.from_env(resources)
     mqtt_only = mqtt_only_variables(bridge)
     settings = {
         **LakeSettings.from_env(resources).to_env(),
-        **Settings.from_env(resources).to_env(),
+        **HesSettings.from_env(resources).to_env(),
         **{key: value for key, value in bridge.to_env().items() if key not in mqtt_only},
     }
     # AWS_REGION is reserved in Lambda: the runtime sets it, a function may not.
@@ -367,7 +370,7 @@ def expected_lambda_environment(spec: StackSpec, iot_endpoint: str) -> dict[str,
     # Read by chalice_app/app.py at import time: the queues of @app.on_sqs_message, the schedule rate.
     environment.update({variable: spec.queue(key).name for variable, key in APP_QUEUE_NAME_VARIABLES.items()})
     (scheduler,) = spec.schedules
-    environment["MF_SCHEDULER_RATE_MINUTES"] = _number(str(scheduler.rate_minutes))
+    environment["MF_LAKE_SCHEDULER_RATE_MINUTES"] = _number(str(scheduler.rate_minutes))
     return environment
 
 
@@ -722,7 +725,7 @@ def compare_queue_producers(state: AppliedState, expected: Expected) -> tuple[An
         "hes_export": [spec.queue_arn("export_jobs")],
         "lake_ingest": [spec.queue_arn("lake_jobs")],
         "input_adapter": [spec.queue_arn("lake_jobs")],
-        "historian_backfill": sorted([spec.queue_arn("lake_jobs"), spec.queue_arn("site_dispatch")]),
+        "historian_backfill": sorted([spec.queue_arn("bridge_jobs"), spec.queue_arn("site_dispatch")]),
         # the IoT topic rules: what sites publish, failures to its DLQ
         "site-messages-iot": sorted([spec.queue_arn("site_messages"), site_messages_dlq]),
     }
@@ -909,7 +912,7 @@ MUTATIONS = [
     ),
     pytest.param(
         'module.functions.aws_lambda_function.this["api"]',
-        _rename_env("MF_GLUE_DATABASE", "MF_GLUE_DB"),
+        _rename_env("MF_LAKE_GLUE_DATABASE", "MF_LAKE_GLUE_DB"),
         "lambda_environment",
         id="env-name",
     ),
@@ -923,7 +926,7 @@ MUTATIONS = [
     ),
     pytest.param(
         'module.functions.aws_lambda_function.this["site_messages"]',
-        _set_env("MF_FLEET_SEED", "1"),
+        _set_env("MF_HES_FLEET_SEED", "1"),
         "lambda_environment",
         id="env-default",
     ),
@@ -1121,13 +1124,13 @@ def test_every_function_has_the_settings_the_app_checks_at_start(applied: Applie
     # GIVEN every function's environment
     environments = {key: function_environment(function) for key, function in functions(applied).items()}
     assert set(environments) == set(HANDLERS)
-    required = (*Settings.REQUIRED_ENV, *LakeSettings.REQUIRED_ENV, *BridgeSettings.REQUIRED_ENV)
+    required = (*HesSettings.required_env(), *LakeSettings.required_env(), *BridgeSettings.required_env())
     assert len(required) >= 15
     for key, environment in environments.items():
         # WHEN the app's start-up check (chalice_app/app.py: check_settings) reads it
         # THEN every required variable is set, and every settings class loads
         assert [name for name in required if not environment.get(name)] == [], key
-        check_settings(Settings.from_env, LakeSettings.from_env, BridgeSettings.from_env, env=environment)
+        check_settings(HesSettings.from_env, LakeSettings.from_env, BridgeSettings.from_env, env=environment)
 
 
 def test_every_variable_the_app_reads_without_a_default_is_set(applied: AppliedState) -> None:

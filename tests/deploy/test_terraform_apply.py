@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from meterflow.localcloud.stack import StackSpec
+from tests.deploy.applied_state import chalice_app_facts
 from tests.deploy.conftest import AppliedStack, Deployment, terraform_for_moto
 from tests.deploy.stack_facts import StackReader, differences
 from tests.support.moto_process import MotoProcess, moto_process
@@ -76,7 +77,8 @@ def test_functions_run_the_handlers_of_one_image(applied_stack: AppliedStack) ->
         for function in lambda_client.list_functions()["Functions"]
         if function["FunctionName"].startswith(f"{applied_stack.deployment.stack_name}-")
     ]
-    assert len(functions) == 9
+    # one function per handler the app registers (its Blueprints' queues and schedules) and the API
+    assert len(functions) == len(chalice_app_facts().handlers) == 10
     images = set()
     for function in functions:
         configuration = lambda_client.get_function(FunctionName=function["FunctionName"])

@@ -21,9 +21,9 @@ from meterflow.localcloud.local_cloud import (
     LocalCloud,
     chalice_stage,
     chalice_stage_environment,
-    free_port,
     write_chalice_stage,
 )
+from meterflow.localcloud.net import free_port
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]

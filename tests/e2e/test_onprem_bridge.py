@@ -7,14 +7,10 @@ the job on site; a worker cannot touch another tenant's topics; a forged result 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -29,6 +25,7 @@ from meterflow.lake.wiring import LakeServices, lake_services
 from meterflow.localcloud.historian_seed import seed_historian
 from meterflow.localcloud.local_cloud import LocalCloud
 from meterflow.localcloud.mqtt_broker import BrokerIdentity, MqttClientOptions, mqtt_client_options
+from meterflow.localcloud.onsite_worker import OnsiteWorker
 from onprem_worker.contracts import Channel, JobMessage, ResultMessage, topic
 from tests.e2e.lake_support import manifest, wait_for, wait_ingested
 from tests.support.upload_stub import UploadStub
@@ -44,38 +41,6 @@ SHORT = (datetime(2023, 3, 6, 0), datetime(2023, 3, 6, 1))
 
 def iso(moment: datetime) -> str:
     return moment.isoformat()
-
-
-class SiteWorker:
-    """``python -m onprem_worker`` as a separate process with the site's environment."""
-
-    def __init__(self, environment: dict[str, str], log_path: Path) -> None:
-        self.environment = environment
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> SiteWorker:
-        health = Path(self.environment["MF_HEALTH_FILE"])
-        health.unlink(missing_ok=True)
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "onprem_worker"], env=self.environment, stdout=log, stderr=log
-            )
-        wait_for(lambda: health.exists(), 30, "the worker to connect")
-        return self
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
 
 
 class Observer:
@@ -158,8 +123,8 @@ def site_environment(
 @pytest.fixture(scope="module")
 def worker(
     site_environment: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SiteWorker]:
-    running = SiteWorker(site_environment, tmp_path_factory.mktemp("logs") / "worker.log").start()
+) -> Iterator[OnsiteWorker]:
+    running = OnsiteWorker(site_environment, tmp_path_factory.mktemp("logs") / "worker.log").start()
     yield running
     running.stop()
 
@@ -207,7 +172,7 @@ def execution(lake: LakeServices, cloud: LocalCloud, job_id: str) -> dict[str, A
 
 
 def test_backfill_uploads_the_historians_rows_into_the_lake(
-    cloud: LocalCloud, lake: LakeServices, fleet: Fleet, worker: SiteWorker, observer: Observer
+    cloud: LocalCloud, lake: LakeServices, fleet: Fleet, worker: OnsiteWorker, observer: Observer
 ) -> None:
     # GIVEN a site worker whose historian holds the fleet's readings
     # WHEN an hour is backfilled over HTTP
@@ -234,7 +199,7 @@ def test_backfill_uploads_the_historians_rows_into_the_lake(
 
 
 def test_a_killed_worker_fails_the_attempt_by_heartbeat_and_the_retry_completes(
-    cloud: LocalCloud, lake: LakeServices, fleet: Fleet, worker: SiteWorker, observer: Observer
+    cloud: LocalCloud, lake: LakeServices, fleet: Fleet, worker: OnsiteWorker, observer: Observer
 ) -> None:
     # GIVEN a long backfill running on site
     job_id = start_backfill(cloud, HISTORY_START, HISTORY_END)
@@ -263,7 +228,7 @@ def test_a_killed_worker_fails_the_attempt_by_heartbeat_and_the_retry_completes(
     assert uploaded is not None and uploaded.size == succeeded[0].output["bytes"]
 
 
-def test_a_duplicate_job_message_runs_once(worker: SiteWorker, observer: Observer) -> None:
+def test_a_duplicate_job_message_runs_once(worker: OnsiteWorker, observer: Observer) -> None:
     # GIVEN a job message delivered twice (QoS 1 redelivery), uploading to a stub that counts PUTs
     with UploadStub() as stub:
         message = JobMessage(
@@ -291,7 +256,7 @@ def test_a_duplicate_job_message_runs_once(worker: SiteWorker, observer: Observe
 
 
 def test_a_malformed_job_is_a_failure_and_the_worker_keeps_serving(
-    cloud: LocalCloud, worker: SiteWorker, observer: Observer
+    cloud: LocalCloud, worker: OnsiteWorker, observer: Observer
 ) -> None:
     # GIVEN a job whose payload is not a historian export, but whose token is readable
     broken = JobMessage(
@@ -315,7 +280,7 @@ def test_a_malformed_job_is_a_failure_and_the_worker_keeps_serving(
 
 
 def test_cancelling_a_backfill_stops_the_job_on_site(
-    cloud: LocalCloud, lake: LakeServices, worker: SiteWorker, observer: Observer
+    cloud: LocalCloud, lake: LakeServices, worker: OnsiteWorker, observer: Observer
 ) -> None:
     # GIVEN a long backfill running on site
     job_id = start_backfill(cloud, HISTORY_START, HISTORY_END)
@@ -358,7 +323,7 @@ def test_a_worker_cannot_subscribe_to_another_tenants_jobs(cloud: LocalCloud, ob
 
 
 def test_a_forged_result_without_the_attempts_token_changes_nothing(
-    cloud: LocalCloud, lake: LakeServices, worker: SiteWorker, site_environment: dict[str, str]
+    cloud: LocalCloud, lake: LakeServices, worker: OnsiteWorker, site_environment: dict[str, str]
 ) -> None:
     # GIVEN a long backfill running on site
     job_id = start_backfill(cloud, HISTORY_START, HISTORY_END)

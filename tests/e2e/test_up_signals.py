@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from meterflow.localcloud.local_cloud import free_port
+from meterflow.localcloud.net import free_port
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]

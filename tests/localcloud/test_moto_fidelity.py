@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
 from meterflow.localcloud import moto_fidelity
-from meterflow.localcloud.local_cloud import free_port
+from meterflow.localcloud.net import free_port
 
 REGION = "us-east-1"
 VALID_DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})

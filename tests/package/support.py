@@ -107,7 +107,7 @@ def _plausible(name: str, expression: str, defaults: Mapping[str, Any]) -> str |
         return f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{STACK}-{slug}"
     if name.endswith("_ENDPOINT"):
         return f"a1b2c3d4e5f6g7-ats.iot.{REGION}.amazonaws.com"
-    if name == "MF_GLUE_DATABASE":
+    if name == "MF_LAKE_GLUE_DATABASE":
         return f"{STACK}_lake"
     return f"{STACK}-{slug}"
 

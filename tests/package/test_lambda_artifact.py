@@ -62,7 +62,12 @@ def test_terraform_declares_the_handlers() -> None:
 def test_terraform_sets_the_functions_environment() -> None:
     # The probe's environment is Terraform's: the names are read from terraform/locals.tf.
     names = set(terraform_environment_expressions())
-    assert {"MF_STACK_NAME", "MF_QUERY_ENGINE", "MF_SITE_PUBLISH", "MF_SCHEDULER_RATE_MINUTES"} <= names
+    assert {
+        "MF_HES_STACK_NAME",
+        "MF_LAKE_QUERY_ENGINE",
+        "MF_BRIDGE_SITE_PUBLISH",
+        "MF_LAKE_SCHEDULER_RATE_MINUTES",
+    } <= names
     assert "AWS_ENDPOINT_URL" not in names
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from meterflow.hes.settings import Settings
+from meterflow.hes.settings import HesSettings
 from meterflow.lake.settings import LakeSettings
 from meterflow.localcloud.stack import BridgeTuning, ExportTuning, LakeTuning, stack_spec
 from tests.static.support import TERRAFORM_DIR, labelled, unquote
@@ -24,8 +24,8 @@ from tests.support.terraform import tuning_variables
 # workflow's finalize_timeout_seconds already has that name (as in tests/deploy/conftest.py).
 DOCUMENTED_SETTING = re.compile(r"\((?P<variable>MF_[A-Z_]+)\)")
 NUMBER_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
-# The variables Settings and LakeSettings require: any value, for reading their defaults.
-PLACEHOLDERS = dict.fromkeys((*Settings.REQUIRED_ENV, *LakeSettings.REQUIRED_ENV), "placeholder")
+# The variables HesSettings and LakeSettings require: any value, for reading their defaults.
+PLACEHOLDERS = dict.fromkeys((*HesSettings.required_env(), *LakeSettings.required_env()), "placeholder")
 
 
 def terraform_defaults() -> dict[str, Any]:
@@ -78,7 +78,7 @@ def test_runtime_setting_defaults_are_the_settings_defaults() -> None:
             documented[name] = match.group("variable")
     assert len(documented) >= 15
     # WHEN comparing each default with what the settings classes use when the variable is unset
-    python = {**Settings.from_env(PLACEHOLDERS).to_env(), **LakeSettings.from_env(PLACEHOLDERS).to_env()}
+    python = {**HesSettings.from_env(PLACEHOLDERS).to_env(), **LakeSettings.from_env(PLACEHOLDERS).to_env()}
     defaults = terraform_defaults()
     differences = {
         name: (defaults[name], python.get(setting))

@@ -1,25 +1,50 @@
-"""In-memory ports of the on-premises bridge, same contracts as meterflow.bridge.adapters.aws."""
+"""In-memory ports of the on-premises bridge, behaving as meterflow.bridge.adapters.aws does against AWS.
+
+``tests/bridge/adapters/test_port_contracts.py`` runs one suite against these fakes and against the
+adapters on moto (and ``tests/aws/adapters/test_messaging_contract.py`` the task-token callbacks).
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
-from meterflow.bridge.domain.jobs import FINISHED, BridgeJob, BridgeJobStatus, PublishFailed
+from meterflow.bridge.domain.jobs import FINISHED, BridgeJob, BridgeJobStatus
+from meterflow.bridge.ports import PublishFailed
 from meterflow.core.errors import Conflict, StaleTaskToken
+from tests.support.memory_hes import MemoryWorkflow
+
+REASON_CHARS = 2048  # what the bridge-jobs table keeps of a failure reason
 
 
 class MemoryJobs:
+    """The bridge-jobs table: one item per job; updates of an ended job change nothing."""
+
     def __init__(self) -> None:
         self.jobs: dict[str, BridgeJob] = {}
-        self.answered: dict[str, set[int]] = {}
+        self.answered: dict[str, int] = {}  # job id -> the latest attempt answered
 
     def create(self, job: BridgeJob) -> None:
         if job.job_id in self.jobs:
-            raise Conflict(f"job {job.job_id} exists")
-        self.jobs[job.job_id] = job
+            raise Conflict(f"job {job.job_id} exists", field="job_id")
+        # what create writes: a job that has not run yet, its window only when it has both ends
+        windowed = job.window_start is not None and job.window_end is not None
+        self.jobs[job.job_id] = replace(
+            job,
+            window_start=job.window_start if windowed else None,
+            window_end=job.window_end if windowed else None,
+            attempts=0,
+            attempt=0,
+            token_sha256=None,
+            fraction=0.0,
+            rows=0,
+            output={},
+            failure_reason=None,
+        )
 
     def get(self, job_id: str) -> BridgeJob | None:
         return self.jobs.get(job_id)
@@ -48,14 +73,15 @@ class MemoryJobs:
             )
 
     def claim_answer(self, job_id: str, attempt: int) -> bool:
-        if attempt in self.answered.setdefault(job_id, set()):
+        """Attempts are answered in order: once one is, it and every earlier one are claimed."""
+        if job_id not in self.jobs or self.answered.get(job_id, -1) >= attempt:
             return False
-        self.answered[job_id].add(attempt)
+        self.answered[job_id] = attempt
         return True
 
     def attempt_failed(self, job_id: str, reason: str, at: datetime) -> None:
         if (job := self._open(job_id)) is not None:
-            self.jobs[job_id] = replace(job, failure_reason=reason, updated_at=at)
+            self.jobs[job_id] = replace(job, failure_reason=reason[:REASON_CHARS], updated_at=at)
 
     def ended(
         self,
@@ -72,8 +98,9 @@ class MemoryJobs:
             job,
             status=status,
             updated_at=at,
-            output=dict(output) if output is not None else job.output,
-            failure_reason=failure_reason if failure_reason is not None else job.failure_reason,
+            # kept as JSON text in the table
+            output=json.loads(json.dumps(dict(output))) if output is not None else job.output,
+            failure_reason=job.failure_reason if failure_reason is None else failure_reason[:REASON_CHARS],
         )
 
 
@@ -90,10 +117,12 @@ class RecordingPublisher:
 
 @dataclass
 class RecordingCallbacks:
-    """Every token's answers; tokens in ``stale`` answer like a task nobody waits for."""
+    """Every token's answers; tokens in ``stale`` answer like a task nobody waits for, and so does a
+    token once it has been answered (its task no longer waits)."""
 
     calls: list[tuple[str, str, Any]] = field(default_factory=list)
     stale: set[str] = field(default_factory=set)
+    answered: set[str] = field(default_factory=set)
 
     def __call__(self, task_token: str) -> TokenCallbacks:
         return TokenCallbacks(self, task_token)
@@ -107,38 +136,37 @@ class TokenCallbacks:
     def _answer(self, kind: str, value: Any) -> None:
         if self.token in self.record.stale:
             raise StaleTaskToken("TaskTimedOut")
+        if self.token in self.record.answered:
+            raise StaleTaskToken("InvalidToken")
         self.record.calls.append((kind, self.token, value))
+        if kind != "heartbeat":
+            self.record.answered.add(self.token)
 
     def succeed(self, output: dict[str, Any]) -> None:
-        self._answer("success", output)
+        self._answer("success", json.loads(json.dumps(output)))
 
     def fail(self, error: str, cause: str) -> None:
-        self._answer("failure", (error, cause))
+        # Step Functions limits error to 256 and cause to 32,768 characters: the adapter cuts them
+        self._answer("failure", (error[:256], cause[:32_000]))
 
     def heartbeat(self) -> None:
         self._answer("heartbeat", None)
 
 
-class RecordingWorkflow:
-    def __init__(self) -> None:
-        self.started: list[tuple[str, str]] = []
-        self.stopped: list[tuple[str, str, str]] = []
-
-    def start(self, execution_name: str, workflow_input: str) -> bool:
-        self.started.append((execution_name, workflow_input))
-        return True
-
-    def stop(self, execution_name: str, error: str, cause: str) -> None:
-        self.stopped.append((execution_name, error, cause))
+class RecordingWorkflow(MemoryWorkflow):
+    """The historian-backfill state machine's executions (Step Functions' rules: see MemoryWorkflow)."""
 
 
 class FakePresigner:
+    """URLs shaped as S3's (the key in the path, X-Amz-Expires), with the headers the PUT must carry."""
+
     def presign_put(
         self, key: str, metadata: Mapping[str, str], lifetime: timedelta
     ) -> tuple[str, dict[str, str]]:
-        return f"https://inbound.example/{key}?expires={int(lifetime.total_seconds())}", {
-            f"x-amz-meta-{name}": value for name, value in metadata.items()
-        }
+        url = f"https://inbound.example/{quote(key)}?X-Amz-Expires={int(lifetime.total_seconds())}"
+        headers = {f"x-amz-meta-{name}": value for name, value in metadata.items()}
+        headers["Content-Type"] = "text/csv"
+        return url, headers
 
 
 class FakeHead:

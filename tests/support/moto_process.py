@@ -19,7 +19,7 @@ import boto3
 import requests
 
 from meterflow.aws.clients import AwsClients
-from meterflow.localcloud.local_cloud import free_port
+from meterflow.localcloud.net import free_port
 
 _SERVE = """
 import os, sys, time

@@ -6,11 +6,8 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -25,9 +22,9 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from meterflow.localcloud.onsite_worker import OnsiteWorker
 from onprem_worker.contracts import Channel, JobMessage, parse_topic, topic
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 BROKER_HOST = "127.0.0.1"
 BROKER_PORT = 1883
 
@@ -110,7 +107,7 @@ class CloudClient:
 _SITE_TO_CLOUD = (Channel.RESULTS, Channel.PROGRESS, Channel.HEARTBEATS)
 
 
-class WorkerProcess:
+class WorkerProcess(OnsiteWorker):
     """``python -m onprem_worker`` in its own process, against the local broker over plain TCP."""
 
     def __init__(self, directory: Path, tenant: str, worker: str, **environment: str) -> None:
@@ -118,55 +115,20 @@ class WorkerProcess:
         self.tenant = tenant
         self.worker = worker
         self.journal_path = directory / "journal.sqlite3"
-        self.health_file = directory / "alive"
-        self.log_path = directory / "worker.log"
-        self.environment = {
+        site_environment = {
             "MF_TENANT": tenant,
             "MF_WORKER_ID": worker,
             "MF_MQTT_HOST": BROKER_HOST,
             "MF_MQTT_PORT": str(BROKER_PORT),
             "MF_MQTT_ALLOW_PLAINTEXT": "1",
             "MF_JOURNAL_PATH": str(self.journal_path),
-            "MF_HEALTH_FILE": str(self.health_file),
+            "MF_HEALTH_FILE": str(directory / "alive"),
         } | environment
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, **overrides: str) -> WorkerProcess:
-        """Start the worker and wait until it has subscribed (it writes its health file then)."""
-        self.health_file.unlink(missing_ok=True)
-        environment = {**os.environ, **self.environment, **overrides}
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "onprem_worker"],
-                cwd=REPO_ROOT,
-                env=environment,
-                stdout=log,
-                stderr=log,
-            )
-        deadline = time.monotonic() + 30
-        while not self.health_file.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the worker did not become ready:\n{self.log()}")
-            time.sleep(0.05)
-        return self
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def terminate(self) -> int:
-        """SIGTERM, as ``docker stop`` sends it; returns the exit code."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(30)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait(30)
+        super().__init__({**os.environ, **site_environment}, directory / "worker.log")
 
     def close(self) -> None:
         """Stop the worker if it runs, and end its persistent session on the shared broker."""
-        if self.process is not None and self.process.poll() is None:
+        if self.running:
             self.kill()
         _end_session(self.worker)
 

@@ -11,7 +11,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from meterflow.bridge.domain.jobs import BridgeJob, BridgeJobStatus, PublishFailed
+from meterflow.bridge.domain.jobs import BridgeJob, BridgeJobStatus
+from meterflow.bridge.ports import PublishFailed
 from meterflow.core.errors import Conflict
 
 # A finished job's item is kept this long (DynamoDB TTL).
@@ -151,7 +152,8 @@ class DynamoDbBridgeJobs:
                 TableName=self._table,
                 Key={"job_id": _s(job_id)},
                 UpdateExpression="SET answered_attempt = :attempt",
-                ConditionExpression="attribute_not_exists(answered_attempt) OR answered_attempt < :attempt",
+                ConditionExpression="attribute_exists(job_id) AND "
+                "(attribute_not_exists(answered_attempt) OR answered_attempt < :attempt)",
                 ExpressionAttributeValues={":attempt": _n(attempt)},
             )
         except ClientError as exc:

@@ -18,15 +18,27 @@ import contextlib
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal, Protocol, Self
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
+from meterflow.bridge.ports import (
+    BackfillWorkflow,
+    CallbacksFor,
+    JobRepository,
+    ObjectHead,
+    PublishFailed,
+    SitePublisher,
+    TaskCallbacks,
+    UploadPresigner,
+)
+from meterflow.core.contracts import Contract
 from meterflow.core.errors import Conflict, IntegrityError, InvalidInput, NotFound, StaleTaskToken
+from meterflow.core.timeutil import naive_utc
 from onprem_worker.contracts import (
     SITE_TO_CLOUD,
     CancelMessage,
@@ -95,92 +107,7 @@ class BridgeJob:
         return body
 
 
-class JobRepository(Protocol):
-    def create(self, job: BridgeJob) -> None:
-        """Store a new job; Conflict if the id exists."""
-        ...
-
-    def get(self, job_id: str) -> BridgeJob | None: ...
-
-    def dispatched(self, job_id: str, token_sha256: str, attempt: int, at: datetime) -> None:
-        """A new attempt was sent: only its (token, attempt) is accepted from now on; progress restarts."""
-        ...
-
-    def progressed(self, job_id: str, fraction: float, rows: int, at: datetime) -> None: ...
-
-    def claim_answer(self, job_id: str, attempt: int) -> bool:
-        """Atomically mark ``attempt`` answered; False if it already was (a duplicate result)."""
-        ...
-
-    def attempt_failed(self, job_id: str, reason: str, at: datetime) -> None:
-        """An attempt ended in failure; the workflow decides whether the job retries or fails."""
-        ...
-
-    def ended(
-        self,
-        job_id: str,
-        status: BridgeJobStatus,
-        at: datetime,
-        output: Mapping[str, Any] | None = None,
-        failure_reason: str | None = None,
-    ) -> None: ...
-
-
-class TaskCallbacks(Protocol):
-    """SendTaskSuccess/Failure/Heartbeat for one token; StaleTaskToken when nobody waits for it."""
-
-    def succeed(self, output: dict[str, Any]) -> None: ...
-
-    def fail(self, error: str, cause: str) -> None: ...
-
-    def heartbeat(self) -> None: ...
-
-
-CallbacksFor = Callable[[str], TaskCallbacks]
-
-
-class PublishFailed(Exception):
-    """The broker did not accept the message (not connected, refused, no acknowledgement in time)."""
-
-
-class SitePublisher(Protocol):
-    def publish(self, topic_name: str, payload: bytes) -> None:
-        """Publish with QoS 1 and wait for the broker's acknowledgement; PublishFailed otherwise."""
-        ...
-
-
-class BackfillWorkflow(Protocol):
-    def start(self, execution_name: str, workflow_input: str) -> bool: ...
-
-    def stop(self, execution_name: str, error: str, cause: str) -> None: ...
-
-
-class UploadPresigner(Protocol):
-    def presign_put(
-        self, key: str, metadata: Mapping[str, str], lifetime: timedelta
-    ) -> tuple[str, dict[str, str]]:
-        """(URL, headers the PUT must carry) for one object of the inbound bucket."""
-        ...
-
-
-class ObjectHead(Protocol):
-    def size_of(self, key: str) -> int | None: ...
-
-
-class _Contract(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @classmethod
-    def parse(cls, data: object, what: str) -> Self:
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or None
-            raise InvalidInput(f"{what}: {where}: {first['msg']}", field=where) from exc
-
-
-class BackfillRequest(_Contract):
+class BackfillRequest(Contract):
     """``POST /backfills``: readings of a site's historian for a window, into the lake."""
 
     tenant: str
@@ -206,14 +133,9 @@ class BackfillRequest(_Contract):
         return value
 
 
-def _naive_utc(moment: datetime) -> datetime:
-    offset = moment.utcoffset()
-    return moment.replace(tzinfo=None) - offset if offset is not None else moment
-
-
 def start_backfill(body: object, jobs: JobRepository, workflow: BackfillWorkflow, now: datetime) -> BridgeJob:
     request = BackfillRequest.parse(body, "backfill")
-    start, end = _naive_utc(request.start), _naive_utc(request.end)
+    start, end = naive_utc(request.start), naive_utc(request.end)
     job = BridgeJob(
         job_id=str(uuid.uuid4()),
         tenant=request.tenant,
@@ -269,7 +191,7 @@ def cancel_job(
 
 
 # ------------------------------------------------------------------------------------ workflow jobs
-class _PrepareJob(_Contract):
+class _PrepareJob(Contract):
     job_id: str
     tenant: str
     worker: str
@@ -302,7 +224,7 @@ def prepare_backfill(payload: Mapping[str, Any], presigner: UploadPresigner) -> 
     return {"object_key": key, "job_payload": site_payload.model_dump(mode="json")}
 
 
-class _SiteJob(_Contract):
+class _SiteJob(Contract):
     job_id: str
     tenant: str
     worker: str
@@ -312,7 +234,7 @@ class _SiteJob(_Contract):
     job_payload: dict[str, Any]
 
 
-class _DispatchEnvelope(_Contract):
+class _DispatchEnvelope(Contract):
     version: Literal[1]
     job_type: Literal["site_job"]
     task_token: str = Field(min_length=1)
@@ -331,11 +253,8 @@ def dispatch_site_job(
     The attempt's token digest is recorded before the publish, so a fast answer finds it. A
     publish failure answers the Task with ``DispatchFailed`` at once; the Task's Retry decides.
     """
-    try:
-        envelope = _DispatchEnvelope.model_validate_json(body)
-    except ValidationError as exc:
-        # No usable token: nobody can be told, so the message must fail into the DLQ.
-        raise InvalidInput(f"site dispatch message is malformed: {exc.errors()[0]['msg']}") from exc
+    # No usable token: nobody can be told, so a malformed message raises (and fails into the DLQ).
+    envelope = _DispatchEnvelope.parse_json(body, "site dispatch message is malformed")
     callbacks = callbacks_for(envelope.task_token)
     try:
         job = _SiteJob.parse(envelope.payload, "site job")
@@ -369,15 +288,31 @@ def _fail_quietly(callbacks: TaskCallbacks, error: str, cause: str) -> None:
         callbacks.fail(error, cause)
 
 
+class _RuleDelivery(Contract):
+    """An SQS message of the site-messages rule: ``{"topic", "payload"}`` with the MQTT payload
+    base64-encoded (IoT rule SQL ``SELECT encode(*, 'base64') AS payload, topic() AS topic``; the
+    local bridge writes the same)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    topic: str
+    payload: bytes
+
+    @field_validator("payload", mode="plain")
+    @classmethod
+    def _base64(cls, value: object) -> bytes:
+        if not isinstance(value, str):
+            raise ValueError("the payload must be base64 text")
+        try:
+            return base64.b64decode(value, validate=True)
+        except binascii.Error as exc:
+            raise ValueError(f"the payload is not base64: {exc}") from exc
+
+
 def site_message_from_rule(body: str) -> tuple[str, bytes]:
-    """(topic, payload) of an SQS message from the site-messages rule: ``{"topic", "payload"}`` with
-    the MQTT payload base64-encoded (IoT rule SQL ``SELECT encode(*, 'base64') AS payload,
-    topic() AS topic``; the local bridge writes the same)."""
-    try:
-        envelope = json.loads(body)
-        return str(envelope["topic"]), base64.b64decode(envelope["payload"], validate=True)
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise InvalidInput(f"site message envelope is malformed: {exc}") from exc
+    """(topic, payload) of an SQS message from the site-messages rule."""
+    delivery = _RuleDelivery.parse_json(body, "site message envelope is malformed")
+    return delivery.topic, delivery.payload
 
 
 def site_message_for_rule(topic_name: str, payload: bytes) -> str:
@@ -393,7 +328,9 @@ _MESSAGE_TYPES: dict[Channel, type[ResultMessage | ProgressMessage | HeartbeatMe
 
 @dataclass(frozen=True)
 class SiteMessageOutcome:
-    outcome: Literal["succeeded", "failed", "cancelled", "heartbeat", "progress", "rejected", "stale"]
+    outcome: Literal[
+        "succeeded", "failed", "cancelled", "heartbeat", "progress", "rejected", "stale", "dropped"
+    ]
     job_id: str | None = None
     reason: str = ""
 
@@ -434,6 +371,19 @@ def handle_site_message(
         return SiteMessageOutcome("stale", job.job_id, str(stale))
 
 
+def handle_rule_delivery(
+    body: str, jobs: JobRepository, callbacks_for: CallbacksFor, now: datetime
+) -> SiteMessageOutcome:
+    """One SQS message of the site-messages rule. A malformed envelope cannot be retried into shape:
+    it is dropped (the outcome says why), and everything a site could mean goes to
+    :func:`handle_site_message`."""
+    try:
+        topic_name, payload = site_message_from_rule(body)
+    except InvalidInput as exc:
+        return SiteMessageOutcome("dropped", reason=exc.message)
+    return handle_site_message(topic_name, payload, jobs, callbacks_for, now)
+
+
 def _report_result(
     result: ResultMessage, job: BridgeJob, jobs: JobRepository, callbacks: TaskCallbacks, now: datetime
 ) -> SiteMessageOutcome:
@@ -450,7 +400,7 @@ def _report_result(
     return SiteMessageOutcome("cancelled" if result.status is JobStatus.CANCELLED else "failed", job.job_id)
 
 
-class _VerifyJob(_Contract):
+class _VerifyJob(Contract):
     job_id: str
     object_key: str
     site_output: dict[str, Any]

@@ -72,17 +72,24 @@ class DynamoDbFileRequestRepository:
         return True
 
     def fail(self, request_id: str, reason: str) -> None:
-        self._client.update_item(
-            TableName=self._table,
-            Key={"request_id": {"S": request_id}},
-            UpdateExpression="SET #status = :failed, updated_at = :now, failure_reason = :reason",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={
-                ":failed": {"S": ExportStatus.FAILED.value},
-                ":now": {"S": _now_text()},
-                ":reason": {"S": reason[:2000]},
-            },
-        )
+        """Marks a request failed; one that does not exist (expired) stays absent."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"request_id": {"S": request_id}},
+                UpdateExpression="SET #status = :failed, updated_at = :now, failure_reason = :reason",
+                # without it, DynamoDB would create a partial item that get() cannot read
+                ConditionExpression="attribute_exists(request_id)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":failed": {"S": ExportStatus.FAILED.value},
+                    ":now": {"S": _now_text()},
+                    ":reason": {"S": reason[:2000]},
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
 
 
 def _parse_stamp(text: str) -> datetime:

@@ -20,15 +20,17 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+from pydantic import ConfigDict, PlainValidator, ValidationInfo, field_validator, model_validator
 
+from meterflow.core.contracts import Contract, HesTime
 from meterflow.core.errors import InvalidInput
-from meterflow.core.timeutil import format_hes_time, parse_hes_time, to_epoch_seconds
+from meterflow.core.timeutil import format_hes_time, to_epoch_seconds
 from meterflow.hes.domain.fleet import ArrivalWindow, Fleet, ReadingBatch, SlotWindow
 from meterflow.hes.domain.readings import readings_window
 
@@ -68,31 +70,72 @@ def parse_window_by(raw: object) -> WindowBy:
     raise InvalidInput(f"window_by must be {allowed}, got {str(raw)[:40]!r}", field="window_by")
 
 
-@dataclass(frozen=True)
-class ExportWindow:
-    start_date: datetime
-    end_date: datetime
-    window_by: WindowBy = WindowBy.TIME
+def parse_request_id(raw: object) -> str:
+    if not isinstance(raw, str) or not raw:
+        raise InvalidInput("request_id is required", field="request_id")
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError as exc:
+        raise InvalidInput(f"request_id must be a UUID, got {raw[:40]!r}", field="request_id") from exc
 
+
+def _parse_iso(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise InvalidInput("execution_start_time must be an ISO-8601 string", field="execution_start_time")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidInput(f"bad execution_start_time {value!r}", field="execution_start_time") from exc
+    return moment.replace(tzinfo=None) - (moment.utcoffset() or timedelta(0))
+
+
+# Field types of the contracts below. Each parser raises InvalidInput naming its field; present
+# means validated: an explicit null is as wrong as any other bad value.
+ExportMode = Annotated[WindowBy, PlainValidator(parse_window_by)]
+RequestId = Annotated[str, PlainValidator(parse_request_id)]
+ExecutionTime = Annotated[datetime, PlainValidator(_parse_iso)]
+
+
+class _Window(Contract):
+    """The export window: ``end_date`` after ``start_date``, at most MAX_EXPORT_WINDOW later."""
+
+    start_date: HesTime
+    end_date: HesTime
+    window_by: ExportMode = WindowBy.TIME
+
+    @field_validator("end_date")
     @classmethod
-    def from_body(cls, body: object) -> ExportWindow:
-        """Validate a ``POST /readings/file`` body (already JSON-decoded)."""
-        if not isinstance(body, dict):
-            raise InvalidInput("the body must be a JSON object with start_date and end_date", field="body")
-        unknown = sorted(set(body) - {"start_date", "end_date", "window_by"})
-        if unknown:
-            raise InvalidInput(f"unknown field {unknown[0]!r}", field=unknown[0])
-        start = parse_hes_time(body.get("start_date"), "start_date")
-        end = parse_hes_time(body.get("end_date"), "end_date")
+    def _after_start_and_bounded(cls, end: datetime, info: ValidationInfo) -> datetime:
+        start = info.data.get("start_date")
+        if start is None:
+            return end  # start_date failed: that is the error reported
         if end <= start:
             raise InvalidInput("end_date must be after start_date", field="end_date")
         if end - start > MAX_EXPORT_WINDOW:
             raise InvalidInput(
                 f"an export window spans at most {MAX_EXPORT_WINDOW.days} days", field="end_date"
             )
-        # Present means validated: an explicit null is as wrong as any other non-mode.
-        window_by = parse_window_by(body["window_by"]) if "window_by" in body else WindowBy.TIME
-        return cls(start, end, window_by)
+        return end
+
+
+class ExportWindow(_Window):
+    """The body of ``POST /readings/file``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _an_object_of_known_fields(cls, body: object) -> object:
+        if not isinstance(body, dict):
+            raise InvalidInput("the body must be a JSON object with start_date and end_date", field="body")
+        unknown = sorted(set(body) - set(cls.model_fields))
+        if unknown:
+            raise InvalidInput(f"unknown field {unknown[0]!r}", field=unknown[0])
+        # An absent date is refused like a null one, with the format it must have.
+        return {"start_date": None, "end_date": None, **body}
+
+    @classmethod
+    def from_body(cls, body: object) -> ExportWindow:
+        """Validate a ``POST /readings/file`` body (already JSON-decoded)."""
+        return cls.parse(body, "export request")
 
 
 @dataclass(frozen=True)
@@ -149,45 +192,30 @@ class FileRequest:
         )
 
 
-def parse_request_id(raw: object) -> str:
-    if not isinstance(raw, str) or not raw:
-        raise InvalidInput("request_id is required", field="request_id")
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError as exc:
-        raise InvalidInput(f"request_id must be a UUID, got {raw[:40]!r}", field="request_id") from exc
+class ExportSubmission(_Window):
+    """The message that asks for an export to start (file-requests queue -> workflow input).
 
+    Messages queued before exports by arrival existed have no ``window_by``: they select by time.
+    """
 
-@dataclass(frozen=True)
-class ExportSubmission:
-    """The message that asks for an export to start (file-requests queue -> workflow input)."""
+    model_config = ConfigDict(extra="ignore")
+    what: ClassVar[str] = "malformed file request message"
 
-    request_id: str
-    start_date: str
-    end_date: str
-    window_by: WindowBy = WindowBy.TIME
+    request_id: RequestId
 
     @classmethod
     def from_message(cls, body: str) -> ExportSubmission:
-        try:
-            data = json.loads(body)
-            request_id = parse_request_id(data["request_id"])
-            window = ExportWindow.from_body(
-                {
-                    "start_date": data["start_date"],
-                    "end_date": data["end_date"],
-                    # messages queued before exports by arrival existed select by time
-                    "window_by": data.get("window_by", WindowBy.TIME.value),
-                }
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InvalidInput(f"malformed file request message: {exc}", field="message") from exc
-        return cls(
-            request_id, format_hes_time(window.start_date), format_hes_time(window.end_date), window.window_by
-        )
+        return cls.parse_json(body)
 
     def workflow_input(self) -> str:
-        return json.dumps(asdict(self))
+        return json.dumps(
+            {
+                "request_id": self.request_id,
+                "start_date": format_hes_time(self.start_date),
+                "end_date": format_hes_time(self.end_date),
+                "window_by": self.window_by.value,
+            }
+        )
 
 
 # --------------------------------------------------------------------------------------- planning
@@ -197,7 +225,11 @@ class ChunkSpec:
 
     By time they are located arithmetically in the window. By arrival they are the reads of the
     reading-time slots [first_slot, end_slot) that arrived in the window, which the plan counted.
+    A dataclass (tests and the planner build it positionally); a chunk job's contract validates it,
+    refusing unknown keys like every contract.
     """
+
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(extra="forbid")
 
     index: int
     first_index: int
@@ -210,13 +242,15 @@ class ChunkSpec:
         return {name: value for name, value in asdict(self).items() if value is not None}
 
 
-@dataclass(frozen=True)
-class ChunkContext:
+class ChunkContext(Contract):
     """What every chunk worker and the finaliser share: the frozen window and where files go.
 
     By arrival, [first_slot, end_slot) are the candidate reading-time slots and the file holds
-    their reads that arrived in [first_arrival_s, end_arrival_s).
+    their reads that arrived in [first_arrival_s, end_arrival_s). A context planned before exports
+    by arrival existed has no ``window_by``: it selects by time.
     """
+
+    what: ClassVar[str] = "malformed chunk context"
 
     request_id: str
     first_slot: int
@@ -226,16 +260,14 @@ class ChunkContext:
     staging_prefix: str
     object_key: str
     sftp_location: str
-    window_by: WindowBy = WindowBy.TIME
+    window_by: ExportMode = WindowBy.TIME
     first_arrival_s: int | None = None
     end_arrival_s: int | None = None
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> ChunkContext:
-        """The ``chunk_context`` of a plan; one planned before exports by arrival selects by time."""
-        fields = dict(state)
-        fields["window_by"] = parse_window_by(fields.get("window_by", WindowBy.TIME.value))
-        return cls(**fields)
+    def from_state(cls, state: object) -> ChunkContext:
+        """The ``chunk_context`` of a plan."""
+        return cls.parse(state)
 
     @property
     def window(self) -> SlotWindow:
@@ -261,8 +293,25 @@ class ExportPlan:
             "record_count": self.context.record_count,
             "chunk_count": len(self.chunks),
             "chunks": [chunk.to_state() for chunk in self.chunks],
-            "chunk_context": asdict(self.context),
+            "chunk_context": self.context.model_dump(),
         }
+
+
+class _PlanPayload(Contract):
+    """The plan job's payload: the workflow input and the execution's name and start time.
+
+    Plan jobs sent before exports by arrival existed have no ``window_by``: they select by time.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+    what: ClassVar[str] = "malformed plan job"
+
+    request_id: RequestId
+    start_date: HesTime
+    end_date: HesTime
+    execution_name: str
+    execution_start_time: ExecutionTime
+    window_by: ExportMode = WindowBy.TIME
 
 
 @dataclass(frozen=True)
@@ -275,29 +324,16 @@ class PlanJob:
     window_by: WindowBy = WindowBy.TIME
 
     @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> PlanJob:
-        try:
-            return cls(
-                request_id=parse_request_id(payload["request_id"]),
-                start_date=parse_hes_time(payload["start_date"], "start_date"),
-                end_date=parse_hes_time(payload["end_date"], "end_date"),
-                execution_name=str(payload["execution_name"]),
-                execution_start_time=_parse_iso(payload["execution_start_time"]),
-                # plan jobs sent before exports by arrival existed select by time
-                window_by=parse_window_by(payload.get("window_by", WindowBy.TIME.value)),
-            )
-        except KeyError as exc:
-            raise InvalidInput(f"plan job lacks {exc}", field=str(exc)) from exc
-
-
-def _parse_iso(value: object) -> datetime:
-    if not isinstance(value, str):
-        raise InvalidInput("execution_start_time must be an ISO-8601 string", field="execution_start_time")
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidInput(f"bad execution_start_time {value!r}", field="execution_start_time") from exc
-    return moment.replace(tzinfo=None) - (moment.utcoffset() or timedelta(0))
+    def from_payload(cls, payload: object) -> PlanJob:
+        job = _PlanPayload.parse(payload)
+        return cls(
+            job.request_id,
+            job.start_date,
+            job.end_date,
+            job.execution_name,
+            job.execution_start_time,
+            job.window_by,
+        )
 
 
 def plan_export(fleet: Fleet, job: PlanJob, chunk_records: int, max_chunks: int) -> ExportPlan:
@@ -388,17 +424,35 @@ def _ceil_seconds(moment: datetime) -> int:
     return to_epoch_seconds(moment) + (1 if moment.microsecond else 0)
 
 
+class _ChunkPayload(Contract):
+    """A chunk job's payload: the plan's chunk context and one of its chunks."""
+
+    model_config = ConfigDict(extra="ignore")
+    what: ClassVar[str] = "malformed chunk job"
+
+    plan: ChunkContext
+    chunk: ChunkSpec
+
+
 @dataclass(frozen=True)
 class ChunkJob:
     context: ChunkContext
     chunk: ChunkSpec
 
     @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> ChunkJob:
-        try:
-            return cls(ChunkContext.from_state(payload["plan"]), ChunkSpec(**payload["chunk"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidInput(f"malformed chunk job: {exc}", field="payload") from exc
+    def from_payload(cls, payload: object) -> ChunkJob:
+        job = _ChunkPayload.parse(payload)
+        return cls(job.plan, job.chunk)
+
+
+class _FinalizePayload(Contract):
+    """The finalize job's payload: the plan's chunk context and how many chunks it has."""
+
+    model_config = ConfigDict(extra="ignore")
+    what: ClassVar[str] = "malformed finalize job"
+
+    plan: ChunkContext
+    chunk_count: int
 
 
 @dataclass(frozen=True)
@@ -407,11 +461,9 @@ class FinalizeJob:
     chunk_count: int
 
     @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> FinalizeJob:
-        try:
-            return cls(ChunkContext.from_state(payload["plan"]), int(payload["chunk_count"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidInput(f"malformed finalize job: {exc}", field="payload") from exc
+    def from_payload(cls, payload: object) -> FinalizeJob:
+        job = _FinalizePayload.parse(payload)
+        return cls(job.plan, job.chunk_count)
 
 
 def chunk_records(fleet: Fleet, job: ChunkJob) -> ReadingBatch:

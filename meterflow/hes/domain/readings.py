@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import PlainValidator, ValidationInfo, field_validator, model_validator
+
+from meterflow.core.contracts import Contract, HesTime
 from meterflow.core.errors import InvalidInput
-from meterflow.core.timeutil import format_hes_time, parse_hes_time
+from meterflow.core.timeutil import format_hes_time
 from meterflow.hes.domain.fleet import Fleet, SlotWindow
 
 DEFAULT_PAGE_SIZE = 10
@@ -17,40 +19,53 @@ MAX_PAGE_SIZE = 1_000
 _OPEN_END = datetime(9999, 1, 1)
 
 
-@dataclass(frozen=True)
-class ReadingsQuery:
-    """A validated ``GET /readings`` request."""
+def _bounded_int(low: int, high: int) -> PlainValidator:
+    """A query parameter holding an integer in [low, high] (query parameters are text)."""
 
-    start_date: datetime
-    end_date: datetime | None = None
-    page_size: int = DEFAULT_PAGE_SIZE
-    offset: int = 0
+    def parse(raw: object, info: ValidationInfo) -> int:
+        field = info.field_name or "parameter"
+        text = raw.strip() if isinstance(raw, str) else ""
+        if not text.lstrip("-").isdigit():
+            raise InvalidInput(f"{field} must be an integer, got {str(raw)[:20]!r}", field=field)
+        value = int(text)
+        if not low <= value <= high:
+            raise InvalidInput(f"{field} must be between {low} and {high}, got {value}", field=field)
+        return value
+
+    return PlainValidator(parse)
+
+
+class ReadingsQuery(Contract):
+    """The query parameters of ``GET /readings``."""
+
+    start_date: HesTime
+    end_date: HesTime | None = None
+    page_size: Annotated[int, _bounded_int(1, MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE
+    offset: Annotated[int, _bounded_int(0, 10**15)] = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_parameters(cls, params: object) -> object:
+        params = params or {}
+        if not isinstance(params, Mapping):
+            raise InvalidInput("query parameters must be names and values", field="query")
+        unknown = sorted(set(params) - set(cls.model_fields))
+        if unknown:
+            raise InvalidInput(f"unknown query parameter {unknown[0]!r}", field=unknown[0])
+        # An absent start_date is refused like an empty one, with the format it must have.
+        return {"start_date": None, **params}
+
+    @field_validator("end_date")
+    @classmethod
+    def _not_before_start(cls, end: datetime | None, info: ValidationInfo) -> datetime | None:
+        start = info.data.get("start_date")
+        if end is not None and start is not None and end < start:
+            raise InvalidInput("end_date must not be before start_date", field="end_date")
+        return end
 
     @classmethod
     def from_params(cls, params: Mapping[str, str] | None) -> ReadingsQuery:
-        params = params or {}
-        unknown = sorted(set(params) - {"start_date", "end_date", "page_size", "offset"})
-        if unknown:
-            raise InvalidInput(f"unknown query parameter {unknown[0]!r}", field=unknown[0])
-        start = parse_hes_time(params.get("start_date"), "start_date")
-        end = parse_hes_time(params["end_date"], "end_date") if params.get("end_date") is not None else None
-        if end is not None and end < start:
-            raise InvalidInput("end_date must not be before start_date", field="end_date")
-        page_size = _bounded_int(params.get("page_size"), "page_size", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
-        offset = _bounded_int(params.get("offset"), "offset", 0, 0, 10**15)
-        return cls(start, end, page_size, offset)
-
-
-def _bounded_int(raw: str | None, field: str, default: int, low: int, high: int) -> int:
-    if raw is None:
-        return default
-    text = raw.strip()
-    if not text.lstrip("-").isdigit():
-        raise InvalidInput(f"{field} must be an integer, got {raw[:20]!r}", field=field)
-    value = int(text)
-    if not low <= value <= high:
-        raise InvalidInput(f"{field} must be between {low} and {high}, got {value}", field=field)
-    return value
+        return cls.parse(params, "readings query")
 
 
 def readings_window(fleet: Fleet, start: datetime, end: datetime | None, now: datetime) -> SlotWindow:

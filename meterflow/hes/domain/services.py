@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from meterflow.core.errors import ExportIntegrityError, InvalidInput, NotFound
+from meterflow.core.errors import ExportIntegrityError, NotFound
 from meterflow.hes.domain.export import (
     ChunkJob,
     ExportStatus,
@@ -136,12 +135,3 @@ def finalize_export(payload: dict[str, Any], store: ObjectStore) -> dict[str, An
 
 def _finalized(sftp_location: str, record_count: int, size: int) -> dict[str, Any]:
     return {"sftp_location": sftp_location, "record_count": record_count, "bytes": size}
-
-
-def parse_json_body(raw: bytes | str | None) -> object:
-    if raw is None or (isinstance(raw, bytes | str) and not raw.strip()):
-        raise InvalidInput("a JSON body is required", field="body")
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}", field="body") from exc

@@ -68,7 +68,8 @@ class S3LakeStore:
         try:
             self._client.put_object(**arguments)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in _RACE:
+            code = exc.response["Error"]["Code"]
+            if code in _RACE or (if_match is not None and code in _MISSING):  # deleted since it was read
                 raise ConcurrentUpdate(f"s3://{self.bucket}/{key} changed since it was read") from exc
             raise
 

@@ -14,7 +14,7 @@ from datetime import datetime
 import pyarrow as pa
 
 from meterflow.core.errors import InvalidInput
-from meterflow.hes.domain.fleet import Fleet
+from meterflow.hes import Fleet
 from meterflow.lake.domain.london import LCL_HOUSEHOLDS_KEY, london_households
 from meterflow.lake.domain.partitions import decode_parquet, encode_parquet
 from meterflow.lake.domain.topology import build_topology, topology_object_keys

@@ -30,13 +30,14 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ConfigDict
 
-from meterflow.core.errors import IntegrityError, InvalidInput, RetryableError
+from meterflow.core.contracts import Contract
+from meterflow.core.errors import IntegrityError, RetryableError
 from meterflow.core.timeutil import parse_hes_time
 from meterflow.lake.domain.hes_format import parse_hes_range
 from meterflow.lake.domain.parsing import ParsedRange, QuarantinedLine
@@ -66,18 +67,7 @@ _LEDGER_ENTRIES = 16  # S3 user metadata is limited to 2 KB
 _MERGE_ATTEMPTS = 8
 
 
-class _Contract(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @classmethod
-    def parse(cls, payload: Mapping[str, Any]) -> Self:
-        try:
-            return cls.model_validate(payload)
-        except ValidationError as exc:
-            raise InvalidInput(f"malformed {cls.__name__} payload: {exc.errors()[0]['msg']}") from exc
-
-
-class IngestRequest(_Contract):
+class IngestRequest(Contract):
     """The lake-ingest workflow's input, from the S3 event of an object under ``uncompressed/``."""
 
     file_id: str
@@ -113,7 +103,7 @@ class FileRef(IngestRequest):
         return ROWS_PER_LINE[self.file_format]
 
 
-class RangeJob(_Contract):
+class RangeJob(Contract):
     file: FileRef
     range: dict[str, int]
 
@@ -122,19 +112,19 @@ class RangeJob(_Contract):
         return ByteRange(self.range["index"], self.range["start"], self.range["end"])
 
 
-class PlanCompactionJob(_Contract):
+class PlanCompactionJob(Contract):
     file: FileRef
     range_count: int
 
 
-class StagedPiece(_Contract):
+class StagedPiece(Contract):
     partition: str
     offset: int
     length: int
     rows: int
 
 
-class StagedSpan(_Contract):
+class StagedSpan(Contract):
     """The pieces one range staged for a run of consecutive partitions: one ranged GET reads them,
     another the range's meter dictionary."""
 
@@ -146,24 +136,24 @@ class StagedSpan(_Contract):
     pieces: list[StagedPiece]
 
 
-class CompactionGroup(_Contract):
+class CompactionGroup(Contract):
     index: int
     partitions: list[str]
     sources: list[StagedSpan]
 
 
-class CompactJob(_Contract):
+class CompactJob(Contract):
     file: FileRef
     group: CompactionGroup
 
 
-class FinalizeJob(_Contract):
+class FinalizeJob(Contract):
     file: FileRef
     range_count: int
     group_count: int
 
 
-class LateReadsEvent(_Contract):
+class LateReadsEvent(Contract):
     """One group of a file's late partitions, announced once the file's on-time rows are merged."""
 
     file_id: str
@@ -386,11 +376,22 @@ def _count_reasons(lines: Iterable[QuarantinedLine]) -> dict[str, int]:
 
 
 def _range_results(file: FileRef, integrated: LakeStore, range_count: int) -> list[dict[str, Any]]:
+    return _load_results(
+        integrated,
+        [file.staging("ranges", f"{_range_name(index)}.json") for index in range(range_count)],
+        lambda index: f"range {index} of {file.file_id} has no result: it was never staged",
+    )
+
+
+def _load_results(
+    integrated: LakeStore, keys: list[str], missing: Callable[[int], str]
+) -> list[dict[str, Any]]:
+    """The JSON record at each of ``keys``; an absent one is an IntegrityError saying ``missing(index)``."""
     results = []
-    for index in range(range_count):
-        found = _load_json(integrated, file.staging("ranges", f"{_range_name(index)}.json"))
+    for index, key in enumerate(keys):
+        found = _load_json(integrated, key)
         if found is None:
-            raise IntegrityError(f"range {index} of {file.file_id} has no result: it was never staged")
+            raise IntegrityError(missing(index))
         results.append(found)
     return results
 
@@ -537,62 +538,23 @@ def finalize_file(
     job = FinalizeJob.parse(payload)
     file = job.file
     ranges = _range_results(file, integrated, job.range_count)
-    groups = []
-    for index in range(job.group_count):
-        found = _load_json(integrated, file.staging("compaction", f"group-{index:05d}.json"))
-        if found is None:
-            raise IntegrityError(f"compaction group {index} of {file.file_id} has no result")
-        groups.append(found)
-    merged = [partition for group in groups for partition in group["partitions"]]
-
-    totals = {
-        name: sum(int(result[name]) for result in ranges)
-        for name in ("lines_read", "lines_valid", "lines_quarantined", "rows_staged", "rows_late_staged")
-    }
+    merged = [
+        partition
+        for group in _compaction_results(file, integrated, job.group_count)
+        for partition in group["partitions"]
+    ]
+    totals = _range_totals(ranges)
     rows_written = sum(int(p["rows_added"]) for p in merged)
     rows_duplicate = sum(int(p["rows_duplicate"]) for p in merged)
-    reasons: dict[str, int] = {}
-    for result in ranges:
-        for reason, count in result["quarantined_by_reason"].items():
-            reasons[reason] = reasons.get(reason, 0) + int(count)
-    checks = {
-        "lines_read = lines_valid + lines_quarantined": totals["lines_read"]
-        == totals["lines_valid"] + totals["lines_quarantined"],
-        "rows_staged = lines_valid x rows_per_line": totals["rows_staged"]
-        == totals["lines_valid"] * file.rows_per_line,
-        "rows_staged = rows_written + rows_duplicate + rows_late_staged": totals["rows_staged"]
-        == rows_written + rows_duplicate + totals["rows_late_staged"],
-    }
+    checks = _manifest_checks(totals, rows_written, rows_duplicate, file.rows_per_line)
     failed = [name for name, ok in checks.items() if not ok]
     if failed:
         raise IntegrityError(f"manifest of {file.file_id} does not add up: {failed}; totals {totals}")
 
     quarantine_key = _write_quarantine(file, integrated, ranges) if totals["lines_quarantined"] else None
     late_indexes = {int(result["range_index"]): result["late"] for result in ranges}
-    late_events_rows: dict[str, int] = {}
-    for index in late_indexes.values():
-        for piece in index["pieces"]:
-            late_events_rows[piece["partition"]] = late_events_rows.get(piece["partition"], 0) + int(
-                piece["rows"]
-            )
-    late_tokens = _ordered_tokens(late_events_rows)
-    late_events = [
-        LateReadsEvent.parse(
-            {
-                "file_id": file.file_id,
-                "bucket": integrated.bucket,
-                "reading_source": file.reading_source,
-                "group_index": index,
-                "partitions": group,
-                "sources": _spans(group, late_indexes),
-                "rows": sum(late_events_rows[token] for token in group),
-            }
-        )
-        for index, group in enumerate(
-            late_tokens[start : start + late_partitions_per_event]
-            for start in range(0, len(late_tokens), late_partitions_per_event)
-        )
-    ]
+    late_rows = _late_rows_by_partition(late_indexes)
+    late_events = _late_events(file, integrated.bucket, late_indexes, late_rows, late_partitions_per_event)
     manifest = {
         "file_id": file.file_id,
         "source": {"bucket": file.bucket, "key": file.key, "size_bytes": file.size},
@@ -604,14 +566,14 @@ def finalize_file(
         "range_count": job.range_count,
         "rows_per_line": file.rows_per_line,
         **totals,
-        "quarantined_by_reason": dict(sorted(reasons.items())),
+        "quarantined_by_reason": _quarantined_by_reason(ranges),
         "rows_written": rows_written,
         "rows_duplicate": rows_duplicate,
         "lines_written": rows_written / file.rows_per_line,
         "lines_duplicate": rows_duplicate / file.rows_per_line,
         "lines_late_staged": totals["rows_late_staged"] / file.rows_per_line,
         "partitions_merged": len(merged),
-        "late_partitions": sorted(late_events_rows),
+        "late_partitions": sorted(late_rows),
         # the late-read consumer writes manifests/<file_id>/late/group-NNNNN.json for each group
         "late_groups": len(late_events),
         "quarantine_key": quarantine_key,
@@ -622,13 +584,7 @@ def finalize_file(
     # a retried finalize announces again: the consumer's per-group record makes that harmless
     for event in late_events:
         events.publish(LATE_READS_DETAIL_TYPE, event.model_dump())
-    integrated.delete(
-        [
-            _staged_key(file.file_id, "ontime", int(result["range_index"]))
-            for result in ranges
-            if result["ontime"]["pieces"]
-        ]
-    )
+    _delete_ontime_staging(file, integrated, ranges)
     return {
         "manifest_key": file.manifest_key,
         "lines_read": totals["lines_read"],
@@ -637,6 +593,92 @@ def finalize_file(
         "rows_duplicate": rows_duplicate,
         "rows_late_staged": totals["rows_late_staged"],
     }
+
+
+def _compaction_results(file: FileRef, integrated: LakeStore, group_count: int) -> list[dict[str, Any]]:
+    """What compact_partitions recorded for each group; every group must have a record."""
+    return _load_results(
+        integrated,
+        [file.staging("compaction", f"group-{index:05d}.json") for index in range(group_count)],
+        lambda index: f"compaction group {index} of {file.file_id} has no result",
+    )
+
+
+def _range_totals(ranges: list[dict[str, Any]]) -> dict[str, int]:
+    return {
+        name: sum(int(result[name]) for result in ranges)
+        for name in ("lines_read", "lines_valid", "lines_quarantined", "rows_staged", "rows_late_staged")
+    }
+
+
+def _quarantined_by_reason(ranges: list[dict[str, Any]]) -> dict[str, int]:
+    reasons: dict[str, int] = {}
+    for result in ranges:
+        for reason, count in result["quarantined_by_reason"].items():
+            reasons[reason] = reasons.get(reason, 0) + int(count)
+    return dict(sorted(reasons.items()))
+
+
+def _manifest_checks(
+    totals: Mapping[str, int], rows_written: int, rows_duplicate: int, rows_per_line: int
+) -> dict[str, bool]:
+    """The accounting identities of the module docstring, each by name."""
+    return {
+        "lines_read = lines_valid + lines_quarantined": totals["lines_read"]
+        == totals["lines_valid"] + totals["lines_quarantined"],
+        "rows_staged = lines_valid x rows_per_line": totals["rows_staged"]
+        == totals["lines_valid"] * rows_per_line,
+        "rows_staged = rows_written + rows_duplicate + rows_late_staged": totals["rows_staged"]
+        == rows_written + rows_duplicate + totals["rows_late_staged"],
+    }
+
+
+def _late_rows_by_partition(late_indexes: Mapping[int, Mapping[str, Any]]) -> dict[str, int]:
+    """The late rows every range staged, summed per partition token."""
+    rows: dict[str, int] = {}
+    for index in late_indexes.values():
+        for piece in index["pieces"]:
+            rows[piece["partition"]] = rows.get(piece["partition"], 0) + int(piece["rows"])
+    return rows
+
+
+def _late_events(
+    file: FileRef,
+    bucket: str,
+    late_indexes: Mapping[int, Mapping[str, Any]],
+    late_rows: Mapping[str, int],
+    partitions_per_event: int,
+) -> list[LateReadsEvent]:
+    """The file's late partitions in order, ``partitions_per_event`` to an event."""
+    tokens = _ordered_tokens(late_rows)
+    groups = (
+        tokens[start : start + partitions_per_event] for start in range(0, len(tokens), partitions_per_event)
+    )
+    return [
+        LateReadsEvent.parse(
+            {
+                "file_id": file.file_id,
+                "bucket": bucket,
+                "reading_source": file.reading_source,
+                "group_index": index,
+                "partitions": group,
+                "sources": _spans(group, late_indexes),
+                "rows": sum(late_rows[token] for token in group),
+            }
+        )
+        for index, group in enumerate(groups)
+    ]
+
+
+def _delete_ontime_staging(file: FileRef, integrated: LakeStore, ranges: list[dict[str, Any]]) -> None:
+    """The ranges' on-time staged objects, all merged now (late ones wait for their consumer)."""
+    integrated.delete(
+        [
+            _staged_key(file.file_id, "ontime", int(result["range_index"]))
+            for result in ranges
+            if result["ontime"]["pieces"]
+        ]
+    )
 
 
 def _write_quarantine(file: FileRef, integrated: LakeStore, ranges: list[dict[str, Any]]) -> str:
@@ -662,16 +704,17 @@ def _write_quarantine(file: FileRef, integrated: LakeStore, ranges: list[dict[st
 
 
 # -------------------------------------------------------------------------------------- late reads
+class _EventBridgeDelivery(Contract):
+    """An EventBridge event as its target queue receives it; only its detail matters here."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    detail: dict[str, Any]
+
+
 def late_reads_detail(body: str) -> dict[str, Any]:
     """The detail of an EventBridge event delivered to the late-read queue."""
-    try:
-        envelope = json.loads(body)
-    except ValueError as exc:
-        raise InvalidInput(f"late-read message is not JSON: {exc}") from exc
-    detail = envelope.get("detail") if isinstance(envelope, dict) else None
-    if not isinstance(detail, dict):
-        raise InvalidInput("late-read message carries no EventBridge detail")
-    return detail
+    return _EventBridgeDelivery.parse_json(body, "late-read message").detail
 
 
 def merge_late_reads(detail: Mapping[str, Any], integrated: LakeStore) -> dict[str, Any]:

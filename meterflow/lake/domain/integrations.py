@@ -14,11 +14,12 @@ import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 from urllib.parse import unquote_plus
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
+from meterflow.core.contracts import Contract
 from meterflow.core.errors import InvalidInput, NotFound, RetryableError
 from meterflow.core.timeutil import format_hes_time, parse_hes_time
 from meterflow.lake.ports import LakeStore
@@ -28,10 +29,14 @@ IntegrationState = Literal["idle", "running", "failed"]
 WindowBy = Literal["time", "arrival_time"]
 
 
-class Integration(BaseModel):
-    """One source the input adapter pulls from (today: a HES exposing seed 000's API and SFTP)."""
+class Integration(Contract):
+    """One source the input adapter pulls from (today: a HES exposing seed 000's API and SFTP).
+
+    A row of the integrations table: attributes it does not know are ignored.
+    """
 
     model_config = ConfigDict(extra="ignore")
+    what: ClassVar[str] = "integration"
 
     integration_id: str
     enabled: bool = True
@@ -61,15 +66,6 @@ class Integration(BaseModel):
         if not _ID.match(value):
             raise ValueError("integration_id must be 1-40 lowercase letters, digits or '-'")
         return value
-
-    @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> Integration:
-        try:
-            return cls.model_validate(dict(data))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(part) for part in first["loc"]) or None
-            raise InvalidInput(f"integration: {field}: {first['msg']}", field=field) from exc
 
     @classmethod
     def new(
@@ -169,8 +165,11 @@ class RunKeys:
         return f"uncompressed/{self.integration_id}/{self.request_id}.csv"
 
 
-class _RunPayload(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+class _RunPayload(Contract):
+    """The payload of every input-adapter job: the execution's input and what earlier steps added."""
+
+    model_config = ConfigDict(extra="ignore")
+    what: ClassVar[str] = "malformed input-adapter job"
 
     integration_id: str
     window_start: str
@@ -183,10 +182,7 @@ class _RunPayload(BaseModel):
 
 
 def _run(payload: Mapping[str, Any]) -> _RunPayload:
-    try:
-        return _RunPayload.model_validate(dict(payload))
-    except ValidationError as exc:
-        raise InvalidInput(f"malformed input-adapter job: {exc.errors()[0]['msg']}") from exc
+    return _RunPayload.parse(payload)
 
 
 def _integration(repository: IntegrationRepository, integration_id: str) -> Integration:
@@ -300,24 +296,52 @@ def schedule_due(repository: IntegrationRepository, workflow: WorkflowStarter, n
 
 
 # -------------------------------------------------------------------------------- ingest trigger
+class _S3Object(Contract):
+    model_config = ConfigDict(extra="ignore")
+
+    key: str  # URL-encoded
+    sequencer: str = "0"  # moto sends none
+
+
+class _S3Entity(Contract):
+    model_config = ConfigDict(extra="ignore")
+
+    object: _S3Object
+
+
+class _S3Record(Contract):
+    model_config = ConfigDict(extra="ignore")
+
+    event_name: str = Field(default="", alias="eventName")
+    event_time: str = Field(default="", alias="eventTime")
+    s3: _S3Entity
+
+
+class _S3Notification(Contract):
+    """An S3 event notification (what matters of it), or the test event S3 sends first."""
+
+    model_config = ConfigDict(extra="ignore")
+    what: ClassVar[str] = "S3 notification is malformed"
+
+    event: str = Field(default="", alias="Event")
+    records: list[_S3Record] = Field(default_factory=list, alias="Records")
+
+
 def ingest_requests_from_s3_event(body: str, inbound: LakeStore) -> list[tuple[str, str]]:
     """(execution name, workflow input) for each object an S3 notification announces.
 
     The name joins the file id and the event's sequencer: a redelivered notification maps to the
     same name (refused by Step Functions), a re-upload of the same key to a new one.
     """
-    try:
-        message = json.loads(body)
-    except ValueError as exc:
-        raise InvalidInput(f"S3 notification is not JSON: {exc}") from exc
-    if message.get("Event") == "s3:TestEvent":
+    message = _S3Notification.parse_json(body)
+    if message.event == "s3:TestEvent":
         return []
     starts = []
-    for record in message.get("Records", []):
-        if not str(record.get("eventName", "")).startswith("ObjectCreated"):
+    for record in message.records:
+        if not record.event_name.startswith("ObjectCreated"):
             continue
-        key = unquote_plus(record["s3"]["object"]["key"])  # notifications URL-encode the key
-        sequencer = str(record["s3"]["object"].get("sequencer", "0"))
+        key = unquote_plus(record.s3.object.key)  # notifications URL-encode the key
+        sequencer = record.s3.object.sequencer
         info = inbound.head(key)
         if info is None:
             continue  # deleted since (the input adapter cleans up after ingestion): nothing to do
@@ -331,7 +355,7 @@ def ingest_requests_from_s3_event(body: str, inbound: LakeStore) -> list[tuple[s
             "reading_source": metadata.get("reading-source") or _source_from_key(key),
             "window_start": metadata.get("window-start", ""),
             "window_end": metadata.get("window-end", ""),
-            "arrive_time": metadata.get("arrive-time") or str(record.get("eventTime", "")),
+            "arrive_time": metadata.get("arrive-time") or record.event_time,
         }
         # moto sends no sequencer; the ETag then tells a changed object from a redelivered event
         version = f"{info.etag.strip(chr(34))[:12]}-{sequencer[-8:]}"

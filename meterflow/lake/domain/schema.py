@@ -11,19 +11,10 @@ from datetime import datetime
 
 import pyarrow as pa
 
-# Seed 001, table 1: the HES file's columns, in order (the file is headerless).
-WIDE_COLUMNS: tuple[str, ...] = (
-    "time",
-    "arrival_time",
-    "device_id",
-    "measure_name",
-    "load",
-    "crrnt",
-    "pf",
-    "kva",
-    "kw",
-    "vltg",
-)
+# Seed 001, table 1: the HES file's columns, in order (the file is headerless). Defined once, in the
+# on-premises worker's package, which ships without meterflow and so cannot import it from here.
+from onprem_worker.wide_schema import WIDE_COLUMNS as WIDE_COLUMNS
+from onprem_worker.wide_schema import WIDE_SCHEMA as WIDE_SCHEMA
 
 
 @dataclass(frozen=True)

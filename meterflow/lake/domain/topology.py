@@ -23,7 +23,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from meterflow.core.hashing import uniform
-from meterflow.hes.domain.fleet import Fleet, MeterClass
+from meterflow.hes import Fleet, MeterClass
 from meterflow.lake.domain.catalog import TOPOLOGY_ASSETS, TOPOLOGY_METERS, LakeTable
 from meterflow.lake.domain.schema import PARTITION_OBJECT_NAME
 

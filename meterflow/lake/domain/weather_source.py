@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from meterflow.core.errors import DomainError, InvalidInput
 from meterflow.core.timeutil import to_epoch_seconds
-from meterflow.hes.domain.weather import temperature_c
+from meterflow.hes import temperature_c
 from meterflow.lake.domain.schema import WEATHER_SCHEMA, weather_object_key
 
 # A year, leap day included: one request stays within a single provider call and a Lambda's memory.

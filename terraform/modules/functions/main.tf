@@ -54,6 +54,13 @@ locals {
       memory_size          = var.input_adapter_scheduler_memory_size
       reserved_concurrency = var.reserved_concurrency.input_adapter_scheduler
     }
+    bridge_worker = {
+      name                 = var.function_names.bridge_worker
+      handler              = "app.run_bridge_job"
+      timeout              = var.bridge_worker_timeout_seconds
+      memory_size          = var.bridge_worker_memory_size
+      reserved_concurrency = var.reserved_concurrency.bridge_worker
+    }
     site_dispatcher = {
       name                 = var.function_names.site_dispatcher
       handler              = "app.dispatch_site_jobs"
@@ -79,6 +86,7 @@ locals {
     start_file_ingest       = data.aws_iam_policy_document.start_file_ingest.json
     merge_late_reads        = data.aws_iam_policy_document.merge_late_reads.json
     input_adapter_scheduler = data.aws_iam_policy_document.input_adapter_scheduler.json
+    bridge_worker           = data.aws_iam_policy_document.bridge_worker.json
     site_dispatcher         = data.aws_iam_policy_document.site_dispatcher.json
     site_messages           = data.aws_iam_policy_document.site_messages.json
   }
@@ -91,6 +99,7 @@ locals {
     lake_worker       = var.lake_jobs_queue_arn
     start_file_ingest = var.uncompressed_objects_queue_arn
     merge_late_reads  = var.late_reads_queue_arn
+    bridge_worker     = var.bridge_jobs_queue_arn
     site_dispatcher   = var.site_dispatch_queue_arn
     site_messages     = var.site_messages_queue_arn
   }
@@ -461,24 +470,6 @@ data "aws_iam_policy_document" "lake_worker" {
     resources = [local.default_event_bus_arn]
   }
 
-  # prepare_backfill presigns the site's PUT of uncompressed/historian/<tenant>/<job_id>.csv: S3
-  # authorises a presigned request as the signer, so this role must be allowed to put the object
-  # (and to use the key for it, EncryptLakeObjects); verify_backfill reads its size (HeadObject is
-  # authorised by s3:GetObject). ReadWriteLakeObjects covers both today; the statement says so
-  # explicitly so that narrowing it does not break the sites' uploads.
-  statement {
-    sid       = "PresignAndVerifyHistorianUploads"
-    actions   = ["s3:PutObject", "s3:GetObject"]
-    resources = ["${var.inbound_bucket_arn}/${var.historian_upload_prefix}*"]
-  }
-
-  # verify_backfill marks the job succeeded.
-  statement {
-    sid       = "RecordVerifiedBackfills"
-    actions   = ["dynamodb:UpdateItem"]
-    resources = [var.bridge_jobs_table_arn]
-  }
-
   statement {
     sid       = "ConsumeLakeJobs"
     actions   = local.consume_actions
@@ -592,6 +583,54 @@ data "aws_iam_policy_document" "input_adapter_scheduler" {
 # ---------------------------------------------------------------------------------------------
 # On-premises bridge functions
 # ---------------------------------------------------------------------------------------------
+
+# run_bridge_job: the historian_backfill workflow's cloud-side jobs (prepare the site's upload,
+# verify it).
+data "aws_iam_policy_document" "bridge_worker" {
+  source_policy_documents = [data.aws_iam_policy_document.common["bridge_worker"].json]
+
+  # prepare_backfill presigns the site's PUT of uncompressed/historian/<tenant>/<job_id>.csv: S3
+  # authorises a presigned request as the signer, so this role must be allowed to put the object
+  # (and to use the key for it); verify_backfill reads its size (HeadObject is authorised by
+  # s3:GetObject).
+  statement {
+    sid       = "PresignAndVerifyHistorianUploads"
+    actions   = ["s3:PutObject", "s3:GetObject"]
+    resources = ["${var.inbound_bucket_arn}/${var.historian_upload_prefix}*"]
+  }
+
+  # verify_backfill marks the job succeeded.
+  statement {
+    sid       = "RecordVerifiedBackfills"
+    actions   = ["dynamodb:UpdateItem"]
+    resources = [var.bridge_jobs_table_arn]
+  }
+
+  statement {
+    sid       = "EncryptHistorianUploads"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${var.region}.amazonaws.com"]
+    }
+  }
+
+  # The task-token APIs have no resource type: AWS requires Resource "*" (see the export worker).
+  statement {
+    sid       = "ReportTaskResults"
+    actions   = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "ConsumeBridgeJobs"
+    actions   = local.consume_actions
+    resources = [var.bridge_jobs_queue_arn]
+  }
+}
 
 # dispatch_site_jobs: publishes one attempt of a site job on <root>/<tenant>/<worker>/jobs through
 # IoT Core (iot-data Publish, QoS 1) after recording the attempt's token digest; a failed publish

@@ -1,5 +1,5 @@
 variable "function_names" {
-  description = "Function names by role: api (API Gateway proxy), start_file_export (file-requests consumer), export_worker (export-jobs consumer), lake_worker (lake-jobs consumer), start_file_ingest (uncompressed-objects consumer), merge_late_reads (late-reads consumer), input_adapter_scheduler (EventBridge schedule), site_dispatcher (site-dispatch consumer), site_messages (site-messages consumer)."
+  description = "Function names by role: api (API Gateway proxy), start_file_export (file-requests consumer), export_worker (export-jobs consumer), lake_worker (lake-jobs consumer), start_file_ingest (uncompressed-objects consumer), merge_late_reads (late-reads consumer), input_adapter_scheduler (EventBridge schedule), bridge_worker (bridge-jobs consumer), site_dispatcher (site-dispatch consumer), site_messages (site-messages consumer)."
   type = object({
     api                     = string
     start_file_export       = string
@@ -8,6 +8,7 @@ variable "function_names" {
     start_file_ingest       = string
     merge_late_reads        = string
     input_adapter_scheduler = string
+    bridge_worker           = string
     site_dispatcher         = string
     site_messages           = string
   })
@@ -42,7 +43,7 @@ variable "architecture" {
 }
 
 variable "environment" {
-  description = "Environment variables of every function (meterflow/hes/settings.py Settings.to_env, without the reserved AWS_REGION)."
+  description = "Environment variables of every function (HesSettings, LakeSettings and BridgeSettings to_env() of meterflow/<feature>/settings.py, without the reserved AWS_REGION)."
   type        = map(string)
 }
 
@@ -191,6 +192,11 @@ variable "sftp_secret_arn" {
 }
 
 # -- on-premises bridge -------------------------------------------------------------------------
+
+variable "bridge_jobs_queue_arn" {
+  description = "ARN of the bridge-jobs queue (bridge_worker consumes)."
+  type        = string
+}
 
 variable "site_dispatch_queue_arn" {
   description = "ARN of the site-dispatch queue (site_dispatcher consumes)."
@@ -393,6 +399,28 @@ variable "input_adapter_scheduler_memory_size" {
   }
 }
 
+variable "bridge_worker_timeout_seconds" {
+  description = "Timeout of the bridge worker (prepare or verify one backfill upload); must not exceed the bridge-jobs queue's visibility timeout (120 s)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.bridge_worker_timeout_seconds >= 1 && var.bridge_worker_timeout_seconds <= 120
+    error_message = "Between 1 and 120 seconds (the bridge-jobs visibility timeout)."
+  }
+}
+
+variable "bridge_worker_memory_size" {
+  description = "Memory of the bridge worker in MB."
+  type        = number
+  default     = 512
+
+  validation {
+    condition     = var.bridge_worker_memory_size >= 128 && var.bridge_worker_memory_size <= 10240
+    error_message = "Lambda accepts 128-10240 MB."
+  }
+}
+
 variable "site_dispatcher_timeout_seconds" {
   description = "Timeout of the site dispatcher (one IoT publish); must not exceed the site-dispatch queue's visibility timeout (60 s)."
   type        = number
@@ -447,6 +475,7 @@ variable "reserved_concurrency" {
     start_file_ingest       = number
     merge_late_reads        = number
     input_adapter_scheduler = number
+    bridge_worker           = number
     site_dispatcher         = number
     site_messages           = number
   })

@@ -232,18 +232,12 @@ data "aws_iam_policy_document" "lake_assume" {
   }
 }
 
-# What every workflow of local.lake_machines needs: jobs to the lake-jobs queue, tracing and log
-# delivery.
+# What every workflow of local.lake_machines needs: encryption of the jobs it queues, tracing and
+# log delivery. Each sends its jobs to its own feature's queue (statements below).
 data "aws_iam_policy_document" "lake_common" {
+  # The queues are encrypted with the stack key: sending needs a data key.
   statement {
-    sid       = "SendLakeJobs"
-    actions   = ["sqs:SendMessage"]
-    resources = [var.lake_jobs_queue_arn]
-  }
-
-  # The queue is encrypted with the stack key: sending needs a data key.
-  statement {
-    sid       = "EncryptLakeJobs"
+    sid       = "EncryptQueuedJobs"
     actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
     resources = [var.kms_key_arn]
 
@@ -287,6 +281,12 @@ data "aws_iam_policy_document" "lake_common" {
 data "aws_iam_policy_document" "lake_ingest" {
   source_policy_documents = [data.aws_iam_policy_document.lake_common.json]
 
+  statement {
+    sid       = "SendLakeJobs"
+    actions   = ["sqs:SendMessage"]
+    resources = [var.lake_jobs_queue_arn]
+  }
+
   # MarkIngesting (PutItem), MarkIngested / MarkIngestFailed (UpdateItem).
   statement {
     sid       = "RecordLakeFileStatus"
@@ -297,6 +297,12 @@ data "aws_iam_policy_document" "lake_ingest" {
 
 data "aws_iam_policy_document" "input_adapter" {
   source_policy_documents = [data.aws_iam_policy_document.lake_common.json]
+
+  statement {
+    sid       = "SendLakeJobs"
+    actions   = ["sqs:SendMessage"]
+    resources = [var.lake_jobs_queue_arn]
+  }
 
   # MarkRunning (conditional claim), MarkIdle, MarkIntegrationFailed.
   statement {
@@ -487,8 +493,8 @@ resource "aws_sfn_state_machine" "input_adapter" {
 }
 
 # ---------------------------------------------------------------------------------------------
-# On-premises bridge: historian-backfill. PrepareUpload and VerifyUpload are lake-worker jobs
-# (lake-jobs queue); RunOnSite sends the site job to the site-dispatch queue, whose dispatcher
+# On-premises bridge: historian-backfill. PrepareUpload and VerifyUpload are bridge-worker jobs
+# (bridge-jobs queue); RunOnSite sends the site job to the site-dispatch queue, whose dispatcher
 # publishes it to the site's worker over IoT Core; the worker's heartbeats and result come back
 # through the site-messages queue. MarkFailed records the failure in the bridge-jobs table.
 # ---------------------------------------------------------------------------------------------
@@ -496,8 +502,15 @@ resource "aws_sfn_state_machine" "input_adapter" {
 data "aws_iam_policy_document" "historian_backfill" {
   source_policy_documents = [data.aws_iam_policy_document.lake_common.json]
 
-  # RunOnSite (the queue is encrypted with the stack key: lake_common's EncryptLakeJobs covers it,
-  # being scoped to the key through SQS, not to a queue).
+  # PrepareUpload and VerifyUpload.
+  statement {
+    sid       = "SendBridgeJobs"
+    actions   = ["sqs:SendMessage"]
+    resources = [var.bridge_jobs_queue_arn]
+  }
+
+  # RunOnSite (the queue is encrypted with the stack key: lake_common's EncryptQueuedJobs covers
+  # it, being scoped to the key through SQS, not to a queue).
   statement {
     sid       = "SendSiteJobs"
     actions   = ["sqs:SendMessage"]
@@ -519,7 +532,7 @@ resource "aws_sfn_state_machine" "historian_backfill" {
   role_arn = aws_iam_role.lake["historian_backfill"].arn
 
   definition = templatefile("${path.module}/../../../state_machines/historian_backfill.asl.json", {
-    lake_jobs_queue_url         = var.lake_jobs_queue_url
+    bridge_jobs_queue_url       = var.bridge_jobs_queue_url
     site_dispatch_queue_url     = var.site_dispatch_queue_url
     bridge_jobs_table           = var.bridge_jobs_table_name
     site_timeout_seconds        = var.bridge_tuning.site_timeout_seconds

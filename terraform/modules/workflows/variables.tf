@@ -250,6 +250,16 @@ variable "historian_backfill_log_group_name" {
   type        = string
 }
 
+variable "bridge_jobs_queue_url" {
+  description = "URL of the bridge-jobs queue (template variable bridge_jobs_queue_url of historian-backfill)."
+  type        = string
+}
+
+variable "bridge_jobs_queue_arn" {
+  description = "ARN of the bridge-jobs queue (historian-backfill sends its PrepareUpload and VerifyUpload jobs there)."
+  type        = string
+}
+
 variable "site_dispatch_queue_url" {
   description = "URL of the site-dispatch queue (template variable site_dispatch_queue_url)."
   type        = string

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from meterflow.bridge.wiring import BridgeSettings
-from meterflow.hes.settings import MissingSettings, Settings, check_settings
+from meterflow.bridge.settings import BridgeSettings
+from meterflow.core.settings import MissingSettings, check_settings
+from meterflow.hes.settings import HesSettings
 from meterflow.lake.settings import LakeSettings
 from meterflow.localcloud import cli
 from meterflow.localcloud.local_cloud import (
@@ -30,7 +31,7 @@ from meterflow.localcloud.mqtt_broker import MqttClientOptions
 REPO = Path(__file__).resolve().parents[3]
 CHALICE_PROJECT = REPO / "chalice_app"
 CHALICE_CONFIG = CHALICE_PROJECT / ".chalice" / "config.json"
-LOADERS = (Settings.from_env, LakeSettings.from_env, BridgeSettings.from_env)
+LOADERS = (HesSettings.from_env, LakeSettings.from_env, BridgeSettings.from_env)
 
 
 def committed_local_stage() -> dict[str, str]:
@@ -74,21 +75,21 @@ def default_up_environment() -> dict[str, str]:
 def test_every_missing_variable_is_named_at_once() -> None:
     # GIVEN the default stack's settings without two variables of different loaders
     env = committed_local_stage()
-    del env["MF_INBOUND_BUCKET"], env["MF_EXPORTS_BUCKET"]
+    del env["MF_INBOUND_BUCKET"], env["MF_HES_EXPORTS_BUCKET"]
     # WHEN checking every loader
     with pytest.raises(MissingSettings) as raised:
         check_settings(*LOADERS, env=env)
     # THEN one error names both, each once (MF_INBOUND_BUCKET is needed by the lake and the bridge)
-    assert raised.value.missing == ("MF_EXPORTS_BUCKET", "MF_INBOUND_BUCKET")
-    assert "MF_EXPORTS_BUCKET, MF_INBOUND_BUCKET" in str(raised.value)
+    assert raised.value.missing == ("MF_HES_EXPORTS_BUCKET", "MF_INBOUND_BUCKET")
+    assert "MF_HES_EXPORTS_BUCKET, MF_INBOUND_BUCKET" in str(raised.value)
 
 
 def test_an_empty_variable_counts_as_missing_and_a_loader_names_all_of_its_own() -> None:
     env = committed_local_stage() | {"MF_LAKE_FILES_TABLE": ""}
-    del env["MF_ALERTS_TOPIC_ARN"]
+    del env["MF_LAKE_ALERTS_TOPIC_ARN"]
     with pytest.raises(MissingSettings) as raised:
         LakeSettings.from_env(env)
-    assert raised.value.missing == ("MF_LAKE_FILES_TABLE", "MF_ALERTS_TOPIC_ARN")
+    assert raised.value.missing == ("MF_LAKE_FILES_TABLE", "MF_LAKE_ALERTS_TOPIC_ARN")
 
 
 def test_the_mqtt_transport_needs_the_bridge_certificate_iot_data_does_not() -> None:
@@ -97,12 +98,12 @@ def test_the_mqtt_transport_needs_the_bridge_certificate_iot_data_does_not() -> 
     with pytest.raises(MissingSettings) as raised:
         BridgeSettings.from_env(env)
     assert raised.value.missing == ("MF_BRIDGE_MQTT_CERT",)
-    assert BridgeSettings.from_env(env | {"MF_SITE_PUBLISH": "iot-data"}).site_publish == "iot-data"
+    assert BridgeSettings.from_env(env | {"MF_BRIDGE_SITE_PUBLISH": "iot-data"}).site_publish == "iot-data"
 
 
 def test_an_invalid_value_still_raises_as_its_loader_says() -> None:
-    with pytest.raises(ValueError, match="MF_QUERY_ENGINE"):
-        check_settings(*LOADERS, env=committed_local_stage() | {"MF_QUERY_ENGINE": "sqlite"})
+    with pytest.raises(ValueError, match="MF_LAKE_QUERY_ENGINE"):
+        check_settings(*LOADERS, env=committed_local_stage() | {"MF_LAKE_QUERY_ENGINE": "sqlite"})
 
 
 # -- the committed `local` stage ------------------------------------------------------------------------

@@ -8,7 +8,6 @@ answer. Failure and paging, which moto cannot produce, run against botocore's St
 from __future__ import annotations
 
 import io
-import socket
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -25,6 +24,7 @@ from meterflow.lake.adapters.athena_engine import AthenaLakeEngine, convert
 from meterflow.lake.adapters.duckdb_engine import DuckDbLakeEngine, s3_filesystem_from_boto3
 from meterflow.lake.domain.queries import QueryFailed, QueryTimeout, named_query, run_named_query
 from meterflow.lake.domain.schema import LONG_SCHEMA, PartitionKey
+from meterflow.localcloud.net import free_port
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -43,12 +43,6 @@ LAKE_STATS_ROWS = [
     ["kw", 2, 3, "2024-02-29T00:00:00", "2024-02-29T01:00:00"],
     ["kwh", 1, 1, "2024-03-01T23:30:00", "2024-03-01T23:30:00"],
 ]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def partition_objects(rows: tuple[tuple[str, str, float], ...]) -> dict[str, bytes]:
@@ -82,7 +76,7 @@ def partition_objects(rows: tuple[tuple[str, str, float], ...]) -> dict[str, byt
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
     """GIVEN moto server on a free local port."""
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from meterflow.core.errors import InvalidInput
 from meterflow.lake.adapters.open_meteo import OpenMeteoWeather
 from meterflow.lake.domain.schema import WEATHER_SCHEMA
 from meterflow.lake.domain.weather_source import WeatherProvider, WeatherUnavailable
+from meterflow.localcloud.net import free_port
 
 LATITUDE, LONGITUDE = 51.5074, -0.1278
 DAY = datetime(2023, 1, 1)
@@ -211,9 +211,7 @@ def test_a_malformed_answer_raises_a_clear_error(
 
 def test_an_unreachable_server_raises(session: requests.Session) -> None:
     # GIVEN a port nothing listens on
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     weather = OpenMeteoWeather(
         session, latitude=LATITUDE, longitude=LONGITUDE, base_url=f"http://127.0.0.1:{port}/v1/archive"
     )
