@@ -8,8 +8,7 @@ from typing import Any
 
 from chalice.app import Blueprint, Response, SQSEvent
 
-from chalice_app.chalicelib.responses import current_request, respond
-from meterflow.aws.task_runner import run_job
+from chalice_app.chalicelib.common import current_request, respond, run_job_records
 from meterflow.bridge.domain import jobs as bridge_jobs
 from meterflow.bridge.wiring import bridge_services
 from meterflow.core.contracts import parse_json_body
@@ -55,12 +54,13 @@ def cancel_job(job_id: str) -> Response:
 @bridge.on_sqs_message(queue=BRIDGE_JOBS_QUEUE, batch_size=1)
 def run_bridge_job(event: SQSEvent) -> None:
     hub = bridge_services()
-    handlers = bridge_handlers(hub)
-    for record in event:
-        outcome = run_job(
-            record.body, handlers, hub.clients.stepfunctions, hub.settings.heartbeat_interval_seconds
-        )
-        logger.info("bridge job message %s: %s", record.to_dict().get("messageId"), outcome)
+    run_job_records(
+        event,
+        bridge_handlers(hub),
+        hub.clients.stepfunctions,
+        hub.settings.heartbeat_interval_seconds,
+        logger,
+    )
 
 
 @bridge.on_sqs_message(queue=SITE_DISPATCH_QUEUE, batch_size=1)

@@ -8,8 +8,7 @@ from typing import Any
 
 from chalice.app import Blueprint, Response, SQSEvent
 
-from chalice_app.chalicelib.responses import current_request, query_params, respond
-from meterflow.aws.task_runner import run_job
+from chalice_app.chalicelib.common import current_request, query_params, respond, run_job_records
 from meterflow.core.contracts import parse_json_body
 from meterflow.hes.domain import services
 from meterflow.hes.wiring import hes_services
@@ -61,9 +60,10 @@ def start_file_export(event: SQSEvent) -> None:
 @hes.on_sqs_message(queue=EXPORT_JOBS_QUEUE, batch_size=1)
 def run_export_job(event: SQSEvent) -> None:
     wired = hes_services()
-    handlers = export_handlers(wired)
-    for record in event:
-        outcome = run_job(
-            record.body, handlers, wired.clients.stepfunctions, wired.settings.heartbeat_interval_seconds
-        )
-        logger.info("export job message %s: %s", record.to_dict().get("messageId"), outcome)
+    run_job_records(
+        event,
+        export_handlers(wired),
+        wired.clients.stepfunctions,
+        wired.settings.heartbeat_interval_seconds,
+        logger,
+    )

@@ -7,8 +7,7 @@ import os
 
 from chalice.app import Blueprint, CloudWatchEvent, Rate, Response, SQSEvent
 
-from chalice_app.chalicelib.responses import query_params, respond
-from meterflow.aws.task_runner import run_job
+from chalice_app.chalicelib.common import query_params, respond, run_job_records
 from meterflow.lake.domain import ingest, integrations, queries
 from meterflow.lake.wiring import lake_services
 from workers.lake import lake_handlers
@@ -34,12 +33,13 @@ def run_lake_query(name: str) -> Response:
 @lake.on_sqs_message(queue=LAKE_JOBS_QUEUE, batch_size=1)
 def run_lake_job(event: SQSEvent) -> None:
     wired = lake_services()
-    handlers = lake_handlers(wired)
-    for record in event:
-        outcome = run_job(
-            record.body, handlers, wired.clients.stepfunctions, wired.settings.heartbeat_interval_seconds
-        )
-        logger.info("lake job message %s: %s", record.to_dict().get("messageId"), outcome)
+    run_job_records(
+        event,
+        lake_handlers(wired),
+        wired.clients.stepfunctions,
+        wired.settings.heartbeat_interval_seconds,
+        logger,
+    )
 
 
 @lake.on_sqs_message(queue=UNCOMPRESSED_OBJECTS_QUEUE, batch_size=1)

@@ -97,3 +97,5 @@ def parse_json_body(raw: bytes | str | None) -> object:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"the body is not valid JSON: {exc}", field="body") from exc
+    except RecursionError as exc:  # thousands of nested arrays: no request of ours nests that deep
+        raise InvalidInput("the body nests too deeply", field="body") from exc

@@ -37,18 +37,20 @@ def test_the_app_starts_with_the_local_stage_and_fails_naming_a_missing_variable
     # GIVEN the local stage's settings WHEN importing the app THEN it starts
     started = import_app(base_env() | stage)
     assert started.returncode == 0, started.stderr
-    # GIVEN the same without MF_INBOUND_BUCKET and MF_FILE_REQUESTS_TABLE
+    # GIVEN the same without MF_INBOUND_BUCKET and MF_HES_FILE_REQUESTS_TABLE
     partial = {
         key: value
         for key, value in stage.items()
-        if key not in ("MF_INBOUND_BUCKET", "MF_FILE_REQUESTS_TABLE")
+        if key not in ("MF_INBOUND_BUCKET", "MF_HES_FILE_REQUESTS_TABLE")
     }
     # WHEN importing the app THEN the import fails, naming exactly those two
     failed = import_app(base_env() | partial)
     assert failed.returncode != 0
     last_line = failed.stderr.strip().splitlines()[-1]
-    assert last_line.startswith("meterflow.hes.settings.MissingSettings: 2 environment variable(s) not set: ")
-    assert "MF_FILE_REQUESTS_TABLE, MF_INBOUND_BUCKET." in last_line
+    assert last_line.startswith(
+        "meterflow.core.settings.MissingSettings: 2 environment variable(s) not set: "
+    )
+    assert "MF_HES_FILE_REQUESTS_TABLE, MF_INBOUND_BUCKET." in last_line
 
 
 def test_chalice_package_can_still_read_the_routes_without_settings() -> None:

@@ -124,18 +124,30 @@ class BackfillRequest(Contract):
         except InvalidMessage as exc:
             raise ValueError(str(exc)) from exc
 
+    @field_validator("start", "end")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        """Naive UTC, as every time the job keeps: an offset is applied, none means UTC."""
+        try:
+            return naive_utc(value)
+        except OverflowError as exc:  # an offset that moves it past year 1 or 9999
+            raise ValueError("is outside the calendar once converted to UTC") from exc
+
     @field_validator("end")
     @classmethod
     def _bounded_window(cls, value: datetime, info: Any) -> datetime:
         start = info.data.get("start")
-        if start is not None and not start < value <= start + MAX_BACKFILL_WINDOW:
+        # Compared as a difference: start + 31 days would overflow at the end of the calendar.
+        if start is not None and not timedelta(0) < value - start <= MAX_BACKFILL_WINDOW:
             raise ValueError(f"end must be after start and at most {MAX_BACKFILL_WINDOW.days} days later")
         return value
 
 
 def start_backfill(body: object, jobs: JobRepository, workflow: BackfillWorkflow, now: datetime) -> BridgeJob:
     request = BackfillRequest.parse(body, "backfill")
-    start, end = naive_utc(request.start), naive_utc(request.end)
+    start, end = request.start, request.end
+    if start >= naive_utc(now):  # a historian holds no readings of the future
+        raise InvalidInput("backfill: start: must be in the past", field="start")
     job = BridgeJob(
         job_id=str(uuid.uuid4()),
         tenant=request.tenant,
