@@ -209,7 +209,7 @@ locals {
     }
   }
 
-  # The Chalice app's routes (chalice_app/app.py); tests/deploy compares both with the applied API.
+  # The Chalice app's routes (its Blueprints, chalice_app/chalicelib/*.py); tests/deploy compares both with the applied API.
   api_routes = [
     { method = "GET", path = "/readings" },
     { method = "GET", path = "/readings/file" },
@@ -274,7 +274,7 @@ locals {
       MF_LAKE_RANGE_MIN_BYTES                 = tostring(var.range_min_bytes)
       MF_LAKE_MAX_RANGES                      = tostring(var.max_ranges)
       MF_LAKE_PARTITIONS_PER_GROUP            = tostring(var.partitions_per_group)
-      # Read by chalice_app/app.py at import time for its @app.schedule decorator (chalice deploy
+      # Read by chalice_app/chalicelib/lake.py at import time for its schedule decorator (chalice deploy
       # only); here the schedule is modules/events.
       MF_LAKE_SCHEDULER_RATE_MINUTES = tostring(var.scheduler_rate_minutes)
     },

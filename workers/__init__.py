@@ -1,1 +1,2 @@
-"""Job code: workers that Step Functions dispatches with task tokens (see ``task_runner``)."""
+"""Job code, one module per feature: job type -> use case, run by ``meterflow.aws.task_runner`` for the
+workflows that dispatch them with task tokens."""

@@ -9,33 +9,33 @@ from meterflow.lake.domain import ingest, integrations
 from meterflow.lake.wiring import LakeServices
 
 
-def lake_handlers(lake: LakeServices) -> dict[str, JobHandler]:
+def lake_handlers(services: LakeServices) -> dict[str, JobHandler]:
     def split_file(payload: dict[str, Any]) -> dict[str, Any]:
-        return ingest.split_file(payload, lake.inbound, lake.integrated.bucket, lake.tuning)
+        return ingest.split_file(payload, services.inbound, services.integrated.bucket, services.tuning)
 
     def stage_range(payload: dict[str, Any]) -> dict[str, Any]:
-        return ingest.stage_range(payload, lake.inbound, lake.integrated, lake.meter_registry)
+        return ingest.stage_range(payload, services.inbound, services.integrated, services.meter_registry)
 
     def plan_compaction(payload: dict[str, Any]) -> dict[str, Any]:
-        return ingest.plan_compaction(payload, lake.integrated, lake.tuning)
+        return ingest.plan_compaction(payload, services.integrated, services.tuning)
 
     def compact_partitions(payload: dict[str, Any]) -> dict[str, Any]:
-        return ingest.compact_partitions(payload, lake.integrated)
+        return ingest.compact_partitions(payload, services.integrated)
 
     def finalize_file(payload: dict[str, Any]) -> dict[str, Any]:
-        return ingest.finalize_file(payload, lake.integrated, lake.events, lake.clock())
+        return ingest.finalize_file(payload, services.integrated, services.events, services.clock())
 
     def request_hes_file(payload: dict[str, Any]) -> dict[str, Any]:
-        return integrations.request_hes_file(payload, lake.integrations, lake.hes_api)
+        return integrations.request_hes_file(payload, services.integrations, services.hes_api)
 
     def check_hes_file(payload: dict[str, Any]) -> dict[str, Any]:
-        return integrations.check_hes_file(payload, lake.integrations, lake.hes_api)
+        return integrations.check_hes_file(payload, services.integrations, services.hes_api)
 
     def download_hes_file(payload: dict[str, Any]) -> dict[str, Any]:
-        return integrations.download_hes_file(payload, lake.integrations, lake.sftp, lake.inbound)
+        return integrations.download_hes_file(payload, services.integrations, services.sftp, services.inbound)
 
     def uncompress_file(payload: dict[str, Any]) -> dict[str, Any]:
-        return integrations.uncompress_file(payload, lake.inbound, lake.clock())
+        return integrations.uncompress_file(payload, services.inbound, services.clock())
 
     return {
         "split_file": split_file,

@@ -28,8 +28,8 @@ def post_backfill() -> Response:
     raw = current_request(bridge).raw_body
 
     def start() -> tuple[int, dict[str, Any]]:
-        hub = bridge_services()
-        job = bridge_jobs.start_backfill(parse_json_body(raw), hub.jobs, hub.workflow, hub.clock())
+        wired = bridge_services()
+        job = bridge_jobs.start_backfill(parse_json_body(raw), wired.jobs, wired.workflow, wired.clock())
         return 202, job.status_body()
 
     return respond(start)
@@ -43,9 +43,9 @@ def get_job(job_id: str) -> Response:
 @bridge.route("/jobs/{job_id}/cancel", methods=["POST"])
 def cancel_job(job_id: str) -> Response:
     def cancel() -> tuple[int, dict[str, Any]]:
-        hub = bridge_services()
+        wired = bridge_services()
         return 200, bridge_jobs.cancel_job(
-            job_id, hub.jobs, hub.workflow, hub.publisher, hub.clock()
+            job_id, wired.jobs, wired.workflow, wired.publisher, wired.clock()
         ).status_body()
 
     return respond(cancel)
@@ -53,31 +53,31 @@ def cancel_job(job_id: str) -> Response:
 
 @bridge.on_sqs_message(queue=BRIDGE_JOBS_QUEUE, batch_size=1)
 def run_bridge_job(event: SQSEvent) -> None:
-    hub = bridge_services()
+    wired = bridge_services()
     run_job_records(
         event,
-        bridge_handlers(hub),
-        hub.clients.stepfunctions,
-        hub.settings.heartbeat_interval_seconds,
+        bridge_handlers(wired),
+        wired.clients.stepfunctions,
+        wired.settings.heartbeat_interval_seconds,
         logger,
     )
 
 
 @bridge.on_sqs_message(queue=SITE_DISPATCH_QUEUE, batch_size=1)
 def dispatch_site_jobs(event: SQSEvent) -> None:
-    hub = bridge_services()
+    wired = bridge_services()
     for record in event:
         outcome = bridge_jobs.dispatch_site_job(
-            record.body, hub.jobs, hub.publisher, hub.callbacks_for, hub.clock()
+            record.body, wired.jobs, wired.publisher, wired.callbacks_for, wired.clock()
         )
         logger.info("site job message %s: %s", record.to_dict().get("messageId"), outcome)
 
 
 @bridge.on_sqs_message(queue=SITE_MESSAGES_QUEUE, batch_size=1)
 def handle_site_messages(event: SQSEvent) -> None:
-    hub = bridge_services()
+    wired = bridge_services()
     for record in event:
-        result = bridge_jobs.handle_rule_delivery(record.body, hub.jobs, hub.callbacks_for, hub.clock())
+        result = bridge_jobs.handle_rule_delivery(record.body, wired.jobs, wired.callbacks_for, wired.clock())
         log = logger.warning if result.outcome in ("rejected", "dropped") else logger.info
         log(
             "site message %s for job %s: %s %s",

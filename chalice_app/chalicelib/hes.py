@@ -12,7 +12,7 @@ from chalice_app.chalicelib.common import current_request, query_params, respond
 from meterflow.core.contracts import parse_json_body
 from meterflow.hes.domain import services
 from meterflow.hes.wiring import hes_services
-from workers.hes import export_handlers
+from workers.hes import hes_handlers
 
 hes = Blueprint(__name__)
 logger = logging.getLogger("meterflow.api.hes")
@@ -62,7 +62,7 @@ def run_export_job(event: SQSEvent) -> None:
     wired = hes_services()
     run_job_records(
         event,
-        export_handlers(wired),
+        hes_handlers(wired),
         wired.clients.stepfunctions,
         wired.settings.heartbeat_interval_seconds,
         logger,

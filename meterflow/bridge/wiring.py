@@ -20,13 +20,9 @@ from botocore.config import Config
 
 from meterflow.aws.clients import AwsClients, aws_clients
 from meterflow.aws.messaging import StepFunctionsWorkflow, TaskTokenCallbacks
-from meterflow.bridge.adapters.aws import (
-    DynamoDbBridgeJobs,
-    IotDataSitePublisher,
-    MqttSitePublisher,
-    S3ObjectHead,
-    S3UploadPresigner,
-)
+from meterflow.bridge.adapters.jobs_table import DynamoDbBridgeJobs
+from meterflow.bridge.adapters.site_publishers import IotDataSitePublisher, MqttSitePublisher
+from meterflow.bridge.adapters.uploads import S3ObjectHead, S3UploadPresigner
 from meterflow.bridge.ports import SitePublisher, TaskCallbacks
 from meterflow.bridge.settings import BridgeSettings
 from meterflow.core.timeutil import utc_now

@@ -1,10 +1,19 @@
-"""The ports the lake's domain needs; its `adapters` package implements them with boto3."""
+"""The ports the lake's domain needs; its `adapters` package implements them (boto3, HTTP, SFTP, DuckDB)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from meterflow.core.errors import DomainError
+
+if TYPE_CHECKING:  # the domain modules import these ports: only the type checker follows these imports
+    import pyarrow as pa
+
+    from meterflow.lake.domain.integrations import Integration, WindowBy
+    from meterflow.lake.domain.queries import QueryResult
 
 
 @dataclass(frozen=True)
@@ -66,3 +75,70 @@ class LakeStore(Protocol):
 
 class EventPublisher(Protocol):
     def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None: ...
+
+
+# ------------------------------------------------------------------------------------- queries
+class QueryEngine(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def run(self, sql: str) -> QueryResult: ...
+
+
+# -------------------------------------------------------------------------------- integrations
+class IntegrationRepository(Protocol):
+    def get(self, integration_id: str) -> Integration | None: ...
+
+    def put(self, integration: Integration) -> None: ...
+
+    def all(self) -> list[Integration]: ...
+
+    def reset(self, integration_id: str) -> bool:
+        """Set a failed integration back to idle (keeping its window); False if it was not failed."""
+        ...
+
+
+class WorkflowStarter(Protocol):
+    def start(self, execution_name: str, workflow_input: str) -> bool: ...
+
+
+class HesApi(Protocol):
+    def request_file(self, base_url: str, start_date: str, end_date: str, window_by: WindowBy) -> str:
+        """POST /readings/file; returns the request id."""
+        ...
+
+    def file_status(self, base_url: str, request_id: str) -> dict[str, Any]:
+        """GET /readings/file?request_id=: the seed's status body."""
+        ...
+
+
+class SftpSource(Protocol):
+    def download(self, integration: Integration, remote_path: str) -> Iterator[bytes]:
+        """The remote file's bytes, after the server's host key matched ``sftp_host_key``."""
+        ...
+
+
+# ------------------------------------------------------------------------------------- weather
+class WeatherUnavailable(DomainError):
+    """The weather provider failed or answered with something unusable; the dataflow may retry."""
+
+    status_code = 502
+    code = "WeatherUnavailable"
+
+
+class WeatherProvider(Protocol):
+    """A source of hourly outdoor temperature for the service territory."""
+
+    @property
+    def source(self) -> str:
+        """The ``source`` column's value: which provider observed (or simulated) the weather."""
+        ...
+
+    def hourly(self, start: datetime, end: datetime) -> pa.Table:
+        """Observations at each hour in [start, end) (naive UTC), as WEATHER_SCHEMA, in time order.
+
+        Raises :class:`InvalidInput` for a malformed window (see
+        :func:`meterflow.lake.domain.weather_source.validate_window`) and :class:`WeatherUnavailable`
+        when the provider cannot answer.
+        """
+        ...

@@ -23,9 +23,9 @@ from meterflow.lake.adapters.hes_source import HesHttpApi, SecretsManagerSftpSou
 from meterflow.lake.adapters.integrations_table import DynamoDbIntegrations
 from meterflow.lake.adapters.lake_store import EventBridgePublisher, S3LakeStore
 from meterflow.lake.domain.ingest import METER_REGISTRY_KEY, LakeTuningSettings, load_meter_registry
-from meterflow.lake.domain.queries import QueryEngine
 from meterflow.lake.domain.ranges import RangeTuning
 from meterflow.lake.domain.schema import LAKE_EVENT_SOURCE
+from meterflow.lake.ports import QueryEngine
 from meterflow.lake.settings import LakeSettings
 
 

@@ -33,7 +33,7 @@ from meterflow.hes.domain.fleet import FleetConfig
 from meterflow.hes.settings import HesSettings
 from meterflow.lake.settings import LakeSettings
 from meterflow.localcloud.bootstrap import bootstrap
-from meterflow.localcloud.handlers import registered_handlers
+from meterflow.localcloud.handlers import RegisteredHandlers, registered_handlers
 from meterflow.localcloud.mqtt_broker import (
     BrokerIdentity,
     LocalBroker,
@@ -192,6 +192,8 @@ class LocalCloud:
         self._site_bridge: SiteMessageBridge | None = None
         # What the workers and the API are given: every MF_* setting and the AWS endpoint variables.
         self.runtime_env: dict[str, str] = {}
+        # What the app serves, read once it has its environment (queues and schedules).
+        self.handlers: RegisteredHandlers | None = None
 
     # --------------------------------------------------------------------------------- lifecycle
     def start(self) -> LocalCloud:
@@ -214,6 +216,7 @@ class LocalCloud:
         os.environ.update(runtime_env)
         self.runtime_env = runtime_env
 
+        self.handlers = registered_handlers({**os.environ, **runtime_env})
         self.workers = WorkerHost(self._bindings(queue_urls), {**os.environ, **runtime_env})
         self.workers.start()
         self.workers.wait_ready()
@@ -361,7 +364,8 @@ class LocalCloud:
         """One binding per queue the app handles; a handler for a queue the stack lacks is an error."""
         assert self.spec is not None
         spec = self.spec
-        handlers = registered_handlers().queue_handlers
+        assert self.handlers is not None
+        handlers = self.handlers.queue_handlers
         by_name = {queue.name: queue for queue in spec.queues}
         if unknown := sorted(set(handlers) - set(by_name)):
             raise RuntimeError(f"the app handles queues the stack does not declare: {', '.join(unknown)}")
@@ -397,7 +401,8 @@ class LocalCloud:
 
     def run_scheduler_once(self) -> None:
         """One tick of every schedule now, as EventBridge would deliver it."""
-        for handler in registered_handlers().scheduled.values():
+        assert self.handlers is not None
+        for handler in self.handlers.scheduled_handlers():
             handler(self._scheduled_event(), None)
 
     def _scheduled_event(self) -> dict[str, Any]:

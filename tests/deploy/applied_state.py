@@ -149,7 +149,7 @@ class ChaliceAppFacts:
     sqs_handlers: Mapping[str, tuple[str, int]]  # function -> (queue-name variable, batch size)
     scheduled_handlers: Mapping[str, str]  # function -> rate variable (minutes)
     environment_reads: Mapping[str, bool]  # variable -> read with a default
-    names: frozenset[str]  # module-level functions and assignments
+    names: frozenset[str]  # module-level functions and assignments of app.py
 
     @property
     def handlers(self) -> frozenset[str]:
@@ -232,21 +232,40 @@ def _environment_reads(module: ast.Module) -> dict[str, bool]:
     return reads
 
 
+def _registered_blueprints(app_path: Path, app_module: ast.Module) -> list[Path]:
+    """The Blueprint modules app.py registers: those of the names its ``for blueprint in (...)``
+    loop passes to ``register_blueprint``, resolved through its ``from chalice_app.chalicelib.<m>
+    import <name>`` imports (a Blueprint written but never registered serves nothing)."""
+    imported = {
+        alias.asname or alias.name: node.module
+        for node in app_module.body
+        if isinstance(node, ast.ImportFrom)
+        and node.module
+        and node.module.startswith("chalice_app.chalicelib.")
+        for alias in node.names
+    }
+    registered: list[str] = []
+    for node in app_module.body:
+        if isinstance(node, ast.For) and "register_blueprint" in ast.unparse(node):
+            assert isinstance(node.iter, ast.Tuple), ast.unparse(node.iter)
+            registered += [element.id for element in node.iter.elts if isinstance(element, ast.Name)]
+    assert registered, "app.py registers no Blueprint"
+    return [
+        app_path.parent / (imported[name].removeprefix("chalice_app.") + ".py").replace(".", "/", 1)
+        for name in registered
+    ]
+
+
 def chalice_app_facts(app_path: Path = CHALICE_APP) -> ChaliceAppFacts:
-    """The app's routes and handlers, read from app.py and the feature Blueprints (chalicelib/*.py).
-    app.py exports every registered event handler under its name, so those names count as its own."""
-    blueprints = sorted((app_path.parent / "chalicelib").glob("*.py"))
+    """The app's routes and handlers, read from app.py and the Blueprints it registers."""
+    app_module = ast.parse(app_path.read_text())
     routes: set[str] = set()
     sqs: dict[str, tuple[str, int]] = {}
     scheduled: dict[str, str] = {}
     reads: dict[str, bool] = {}
-    names: set[str] = set()
-    for path in (app_path, *blueprints):
+    names = _module_names(app_module)
+    for path in (app_path, *_registered_blueprints(app_path, app_module)):
         module = ast.parse(path.read_text())
-        constants = _environment_constants(module)
-        if path == app_path:
-            names |= _module_names(module)
-        _read_decorators(module, constants, routes, sqs, scheduled)
+        _read_decorators(module, _environment_constants(module), routes, sqs, scheduled)
         reads.update(_environment_reads(module))
-    names |= set(sqs) | set(scheduled)
     return ChaliceAppFacts(frozenset(routes), sqs, scheduled, reads, frozenset(names))

@@ -6,7 +6,7 @@ the deployment has: the functions' handlers, triggers and environment, the API's
 authorization, who may send, invoke, publish and encrypt (IAM, queue and key policies), the IoT
 rules and the workers' policy, the Glue catalog and the Athena workgroup, the root outputs. Each
 expectation comes from the code (meterflow/localcloud/stack.py, the settings classes, catalog.py,
-onprem_worker/contracts.py, chalice_app/app.py read with ast), not from the Terraform.
+onprem_worker/contracts.py, the Chalice app and its Blueprints read with ast), not from the Terraform.
 
 Every comparison asserts that what it inspects exists, and ``test_comparison_notices_a_change``
 changes one value of a copy of the applied state per comparison to show it can fail.
@@ -51,7 +51,7 @@ from tests.deploy.stack_facts import normalize_queue_urls
 pytestmark = pytest.mark.deploy
 
 # The seed-000 API (design.md section 3), the lake's query route and the bridge's routes:
-# chalice_app/app.py serves exactly these, and so does the API Gateway.
+# The Chalice app serves exactly these, and so does the API Gateway.
 SEED_000_ROUTES = frozenset({"GET /readings", "GET /readings/file", "POST /readings/file"})
 LAKE_ROUTES = frozenset({"GET /lake/queries/{name}"})
 BRIDGE_ROUTES = frozenset({"POST /backfills", "GET /jobs/{job_id}", "POST /jobs/{job_id}/cancel"})
@@ -271,7 +271,7 @@ def execute_api_route(arn: str, execution_arn: str, stage: str) -> str:
 
 def compare_handlers(state: AppliedState, expected: Expected) -> tuple[Any, Any]:
     """Function -> (image command, tracing) ; expected: HANDLERS, each a handler app.py defines."""
-    assert set(HANDLERS.values()) == expected.app.handlers, "HANDLERS and chalice_app/app.py disagree"
+    assert set(HANDLERS.values()) == expected.app.handlers, "HANDLERS and the Chalice app disagree"
     applied = {
         key: (
             tuple(function.values["image_config"][0]["command"]),
@@ -302,7 +302,7 @@ def compare_sqs_triggers(state: AppliedState, expected: Expected) -> tuple[Any, 
         queue = expected.spec.queue(APP_QUEUE_NAME_VARIABLES[variable]).name
         # ReportBatchItemFailures: a failed message is retried alone, not with its batch.
         wanted[handler_keys[f"app.{function_name}"]] = (queue, batch_size, ("ReportBatchItemFailures",), True)
-    assert wanted, "chalice_app/app.py has no SQS handlers"
+    assert wanted, "the Chalice app has no SQS handlers"
     return applied, wanted
 
 
@@ -367,7 +367,7 @@ def expected_lambda_environment(spec: StackSpec, iot_endpoint: str) -> dict[str,
     environment = {
         key: _number(normalize_queue_urls(value)) for key, value in settings.items() if key != "AWS_REGION"
     }
-    # Read by chalice_app/app.py at import time: the queues of @app.on_sqs_message, the schedule rate.
+    # Read by the Blueprints at import time: the queues of on_sqs_message, the schedule rate.
     environment.update({variable: spec.queue(key).name for variable, key in APP_QUEUE_NAME_VARIABLES.items()})
     (scheduler,) = spec.schedules
     environment["MF_LAKE_SCHEDULER_RATE_MINUTES"] = _number(str(scheduler.rate_minutes))
@@ -388,8 +388,8 @@ def compare_lambda_environment(state: AppliedState, expected: Expected) -> tuple
 
 
 def compare_routes(state: AppliedState, expected: Expected) -> tuple[Any, Any]:
-    """The API's routes; expected: the routes of chalice_app/app.py, which are the contract's."""
-    assert expected.app.routes == EXPECTED_ROUTES, "chalice_app/app.py serves other routes than the contract"
+    """The API's routes; expected: the routes of the Chalice app, which are the contract's."""
+    assert expected.app.routes == EXPECTED_ROUTES, "the Chalice app serves other routes than the contract"
     return sorted(api_routes_by_method(state).values()), sorted(EXPECTED_ROUTES)
 
 
@@ -517,7 +517,7 @@ def compare_schedules(state: AppliedState, expected: Expected) -> tuple[Any, Any
         )
     assert set(expected.app.scheduled_handlers) == {
         schedule.handler.split(":")[1] for schedule in expected.spec.schedules
-    }, "the spec's schedules and chalice_app/app.py's @app.schedule functions differ"
+    }, "the spec's schedules and the app's schedule functions differ"
     return applied, wanted
 
 
@@ -1116,7 +1116,7 @@ def test_roles_use_wildcards_only_where_iam_requires_them(applied: AppliedState)
 
 
 # ---------------------------------------------------------------------------------------------
-# Functions: what chalice_app/app.py needs, timeouts against their queues
+# Functions: what the Chalice app needs, timeouts against their queues
 # ---------------------------------------------------------------------------------------------
 
 
@@ -1148,14 +1148,16 @@ def test_every_variable_the_app_reads_without_a_default_is_set(applied: AppliedS
         assert decorator_variables <= set(environment), key
 
 
-def test_handlers_name_what_the_app_defines(applied: AppliedState) -> None:
-    # GIVEN the module-level names of chalice_app/app.py
-    names = chalice_app_facts().names
-    # WHEN resolving each function's image command "app.<name>"
+def test_handlers_name_what_the_app_registers(applied: AppliedState) -> None:
+    # GIVEN the handlers the app registers (its Blueprints' queue and schedule functions, and the API);
+    # app.py exports each under its own name (tests/functional/test_every_handler_is_covered.py
+    # imports the app and checks that every "app.<name>" resolves)
+    handlers = chalice_app_facts().handlers
+    # WHEN reading each function's image command "app.<name>"
     commands = {function.values["image_config"][0]["command"][0] for function in functions(applied).values()}
-    # THEN each names something app.py defines
-    assert len(commands) == len(HANDLERS)
-    assert {command.removeprefix("app.") for command in commands} <= names
+    # THEN the functions run exactly the registered handlers, one each
+    assert len(commands) == len(functions(applied)) == len(HANDLERS)
+    assert commands == handlers
 
 
 def _timeouts_and_visibility(state: AppliedState) -> tuple[dict[str, int], dict[str, int]]:

@@ -9,8 +9,12 @@ longer exists: the tier cannot silently fall behind the app.
 from __future__ import annotations
 
 import importlib
+import re
+from pathlib import Path
 
 from chalice.app import Chalice
+
+FUNCTIONS_MODULE = Path(__file__).resolve().parents[2] / "terraform" / "modules" / "functions" / "main.tf"
 
 COVERED: dict[str, tuple[str, ...]] = {
     # ------------------------------------------------------------------------------------ routes
@@ -40,6 +44,10 @@ COVERED: dict[str, tuple[str, ...]] = {
         "test_bridge_api::test_post_backfill_with_an_invalid_request_names_the_field",
         "test_bridge_api::test_post_backfill_that_is_not_an_object_is_a_bad_request",
         "test_bridge_api::test_post_backfill_as_anything_but_json_is_unsupported",
+        "test_bridge_api::test_post_backfill_compares_naive_and_offset_timestamps_in_utc",
+        "test_bridge_api::test_post_backfill_of_a_window_at_the_end_of_time_is_a_bad_request",
+        "test_bridge_api::test_post_backfill_whose_offset_leaves_the_calendar_is_a_bad_request",
+        "test_bridge_api::test_post_backfill_with_a_deeply_nested_body_is_a_bad_request",
     ),
     "get_job": (
         "test_bridge_api::test_get_job_returns_the_jobs_status_without_its_token",
@@ -130,3 +138,17 @@ def test_every_test_named_as_coverage_exists() -> None:
             if not callable(getattr(importlib.import_module(f"tests.functional.{module}"), function, None)):
                 absent.append(test)
     assert not absent, f"COVERED names tests that do not exist: {absent}"
+
+
+def test_every_handler_terraform_runs_is_what_app_py_exports(app: Chalice) -> None:
+    # GIVEN the handlers Terraform's functions run ("app.<name>": Lambda imports app.py, so that its
+    # setup always runs first) and the app module as Lambda imports it
+    declared = set(re.findall(r'handler\s*=\s*"app\.(\w+)"', FUNCTIONS_MODULE.read_text()))
+    module = importlib.import_module("chalice_app.app")
+    # WHEN resolving each name on the module
+    resolved = {name: getattr(module, name, None) for name in declared}
+    # THEN the API is the app, every other is a registered event handler, and every registered event
+    # handler has a function
+    assert resolved.pop("app") is app
+    assert {name: app.handler_map.get(name) for name in resolved} == resolved
+    assert set(resolved) == {source.name for source in app.event_sources}

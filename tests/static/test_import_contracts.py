@@ -109,8 +109,18 @@ VIOLATIONS = {
     ),
     "domain-imports-its-settings": Violation(
         "meterflow/hes/domain/readings.py",
-        "from meterflow.hes.settings import Settings",
+        "from meterflow.hes.settings import HesSettings",
         frozenset({"feature-layers"}),
+    ),
+    "hes-imports-bridge-internals": Violation(
+        "meterflow/hes/domain/services.py",
+        "from meterflow.bridge.ports import JobRepository",
+        frozenset({"bridge-internals"}),
+    ),
+    "adapter-imports-the-local-query-engine": Violation(
+        "meterflow/lake/adapters/athena_engine.py",
+        "from meterflow.lake.adapters import duckdb_engine",
+        frozenset({"duckdb-engine-via-switch"}),
     ),
     "onprem-imports-meterflow": Violation(
         "onprem_worker/contracts.py", "from meterflow.core import errors", frozenset({"onprem-standalone"})

@@ -1,4 +1,4 @@
-"""In-memory ports of the on-premises bridge, behaving as meterflow.bridge.adapters.aws does against AWS.
+"""In-memory ports of the on-premises bridge, behaving as meterflow.bridge.adapters do against AWS.
 
 ``tests/bridge/adapters/test_port_contracts.py`` runs one suite against these fakes and against the
 adapters on moto (and ``tests/aws/adapters/test_messaging_contract.py`` the task-token callbacks).

@@ -2,7 +2,7 @@
 
 Real meter data (the London dataset) needs real weather; the simulator's territory uses
 :class:`meterflow.lake.domain.weather_source.SimulatedWeather` instead. Both satisfy the same
-:class:`~meterflow.lake.domain.weather_source.WeatherProvider` protocol, so the weather dataflow does
+:class:`~meterflow.lake.ports.WeatherProvider` protocol, so the weather dataflow does
 not know which one it drives.
 """
 
@@ -17,7 +17,8 @@ import pyarrow as pa
 import requests
 
 from meterflow.core.errors import InvalidInput
-from meterflow.lake.domain.weather_source import WeatherUnavailable, validate_window, weather_table
+from meterflow.lake.domain.weather_source import validate_window, weather_table
+from meterflow.lake.ports import WeatherUnavailable
 
 ARCHIVE_URL: Final = "https://archive-api.open-meteo.com/v1/archive"
 _VARIABLE = "temperature_2m"

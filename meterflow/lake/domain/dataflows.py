@@ -18,8 +18,8 @@ from meterflow.hes import Fleet
 from meterflow.lake.domain.london import LCL_HOUSEHOLDS_KEY, london_households
 from meterflow.lake.domain.partitions import decode_parquet, encode_parquet
 from meterflow.lake.domain.topology import build_topology, topology_object_keys
-from meterflow.lake.domain.weather_source import WeatherProvider, weather_day_objects
-from meterflow.lake.ports import LakeStore
+from meterflow.lake.domain.weather_source import weather_day_objects
+from meterflow.lake.ports import LakeStore, WeatherProvider
 
 LONDON_PREFIX = "uncompressed/london-lcl/"
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")

@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal
 from urllib.parse import unquote_plus
 
 from pydantic import ConfigDict, Field, field_validator
@@ -22,7 +22,7 @@ from pydantic import ConfigDict, Field, field_validator
 from meterflow.core.contracts import Contract
 from meterflow.core.errors import InvalidInput, NotFound, RetryableError
 from meterflow.core.timeutil import format_hes_time, parse_hes_time
-from meterflow.lake.ports import LakeStore
+from meterflow.lake.ports import HesApi, IntegrationRepository, LakeStore, SftpSource, WorkflowStarter
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 IntegrationState = Literal["idle", "running", "failed"]
@@ -108,38 +108,6 @@ class Integration(Contract):
             "next_window_end": format_hes_time(next_end),
             "next_eligible": format_hes_time(next_end + timedelta(minutes=self.settle_minutes)),
         }
-
-
-class IntegrationRepository(Protocol):
-    def get(self, integration_id: str) -> Integration | None: ...
-
-    def put(self, integration: Integration) -> None: ...
-
-    def all(self) -> list[Integration]: ...
-
-    def reset(self, integration_id: str) -> bool:
-        """Set a failed integration back to idle (keeping its window); False if it was not failed."""
-        ...
-
-
-class WorkflowStarter(Protocol):
-    def start(self, execution_name: str, workflow_input: str) -> bool: ...
-
-
-class HesApi(Protocol):
-    def request_file(self, base_url: str, start_date: str, end_date: str, window_by: WindowBy) -> str:
-        """POST /readings/file; returns the request id."""
-        ...
-
-    def file_status(self, base_url: str, request_id: str) -> dict[str, Any]:
-        """GET /readings/file?request_id=: the seed's status body."""
-        ...
-
-
-class SftpSource(Protocol):
-    def download(self, integration: Integration, remote_path: str) -> Iterator[bytes]:
-        """The remote file's bytes, after the server's host key matched ``sftp_host_key``."""
-        ...
 
 
 # ------------------------------------------------------------------------------------------ keys

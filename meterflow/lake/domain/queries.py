@@ -30,11 +30,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from meterflow.core.errors import DomainError, InvalidInput, NotFound
 from meterflow.lake.domain.catalog import READINGS, WEATHER, LakeTable
 from meterflow.lake.domain.schema import READING_TYPE_NAMES
+from meterflow.lake.ports import QueryEngine
 
 JsonScalar = str | int | float | bool | None
 
@@ -333,13 +334,6 @@ def json_safe(value: object) -> JsonScalar:
 class QueryResult:
     columns: list[str]
     rows: list[list[JsonScalar]]
-
-
-class QueryEngine(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    def run(self, sql: str) -> QueryResult: ...
 
 
 # ------------------------------------------------------------------------------------- the queries

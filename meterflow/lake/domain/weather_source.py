@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import itertools
 from datetime import date, datetime, time, timedelta
-from typing import Final, Protocol
+from typing import Final
 
 import numpy as np
 import pyarrow as pa
 
-from meterflow.core.errors import DomainError, InvalidInput
+from meterflow.core.errors import InvalidInput
 from meterflow.core.timeutil import to_epoch_seconds
 from meterflow.hes import temperature_c
 from meterflow.lake.domain.schema import WEATHER_SCHEMA, weather_object_key
@@ -24,30 +24,6 @@ from meterflow.lake.domain.schema import WEATHER_SCHEMA, weather_object_key
 # A year, leap day included: one request stays within a single provider call and a Lambda's memory.
 MAX_WEATHER_DAYS: Final = 366
 _MICROSECONDS_PER_DAY = 86_400_000_000
-
-
-class WeatherUnavailable(DomainError):
-    """The weather provider failed or answered with something unusable; the dataflow may retry."""
-
-    status_code = 502
-    code = "WeatherUnavailable"
-
-
-class WeatherProvider(Protocol):
-    """A source of hourly outdoor temperature for the service territory."""
-
-    @property
-    def source(self) -> str:
-        """The ``source`` column's value: which provider observed (or simulated) the weather."""
-        ...
-
-    def hourly(self, start: datetime, end: datetime) -> pa.Table:
-        """Observations at each hour in [start, end) (naive UTC), as WEATHER_SCHEMA, in time order.
-
-        Raises :class:`InvalidInput` for a malformed window (see :func:`validate_window`) and
-        :class:`WeatherUnavailable` when the provider cannot answer.
-        """
-        ...
 
 
 def validate_window(start: datetime, end: datetime) -> None:

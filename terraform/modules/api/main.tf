@@ -1,5 +1,5 @@
 # REST API with one explicit resource and method per Chalice route. Chalice routes a proxy event
-# by its resourcePath, so the resources here must be exactly the route paths of chalice_app/app.py
+# by its resourcePath, so the resources here must be exactly the route paths of the Chalice app
 # (tests/deploy compares the applied API with them).
 
 locals {

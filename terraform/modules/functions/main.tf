@@ -606,6 +606,15 @@ data "aws_iam_policy_document" "bridge_worker" {
     resources = [var.bridge_jobs_table_arn]
   }
 
+  # verify_backfill's HeadObject of an upload that never came must answer 404 (IntegrityError: the
+  # file does not exist), which S3 only does for callers with s3:ListBucket; a 403 would be retried
+  # as a transient error. HeadObject carries no s3:prefix for a condition to match.
+  statement {
+    sid       = "ListInbound"
+    actions   = ["s3:ListBucket"]
+    resources = [var.inbound_bucket_arn]
+  }
+
   statement {
     sid       = "EncryptHistorianUploads"
     actions   = ["kms:GenerateDataKey", "kms:Decrypt"]

@@ -224,7 +224,7 @@ variable "historian_backfill_state_machine_name" {
 }
 
 variable "historian_upload_prefix" {
-  description = "Key prefix of the sites' uploads in the inbound bucket (the lake worker presigns PUTs there and verifies them)."
+  description = "Key prefix of the sites' uploads in the inbound bucket (the bridge worker presigns PUTs there and verifies them)."
   type        = string
   default     = "uncompressed/historian/"
 

@@ -165,8 +165,9 @@ resource "aws_sfn_state_machine" "this" {
 # ---------------------------------------------------------------------------------------------
 # Lake workflows: lake-ingest (one inbound file into the integrated zone) and input-adapter (one
 # window of readings from the HES into the inbound bucket). Both hand their work to the lake worker
-# through the lake-jobs queue with task tokens. So does historian-backfill (the on-premises
-# bridge, below) for its cloud steps, which is why it shares their role and log group setup.
+# through the lake-jobs queue with task tokens. historian-backfill (the on-premises bridge, below)
+# hands its cloud steps to the bridge worker through the bridge-jobs queue the same way, which is
+# why it shares their role and log group setup (each role may send to its own feature's queue only).
 # ---------------------------------------------------------------------------------------------
 
 locals {

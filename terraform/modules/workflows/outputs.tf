@@ -29,7 +29,7 @@ output "input_adapter_state_machine_arn" {
 }
 
 output "lake_role_arns" {
-  description = "ARNs of the execution roles of the lake-jobs workflows (lake_ingest, input_adapter, historian_backfill) by workflow key."
+  description = "ARNs of the execution roles of the task-token workflows sharing one role setup (lake_ingest, input_adapter: lake-jobs; historian_backfill: bridge-jobs) by workflow key."
   value       = { for key, role in aws_iam_role.lake : key => role.arn }
 }
 

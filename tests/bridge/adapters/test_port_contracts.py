@@ -16,7 +16,8 @@ import pytest
 import requests
 from botocore.config import Config
 
-from meterflow.bridge.adapters.aws import DynamoDbBridgeJobs, S3ObjectHead, S3UploadPresigner
+from meterflow.bridge.adapters.jobs_table import DynamoDbBridgeJobs
+from meterflow.bridge.adapters.uploads import S3ObjectHead, S3UploadPresigner
 from meterflow.bridge.domain.jobs import BridgeJob, BridgeJobStatus, token_digest
 from meterflow.bridge.ports import JobRepository, ObjectHead, UploadPresigner
 from meterflow.core.errors import Conflict

@@ -17,7 +17,7 @@ import requests
 from meterflow.core.errors import InvalidInput
 from meterflow.lake.adapters.open_meteo import OpenMeteoWeather
 from meterflow.lake.domain.schema import WEATHER_SCHEMA
-from meterflow.lake.domain.weather_source import WeatherProvider, WeatherUnavailable
+from meterflow.lake.ports import WeatherProvider, WeatherUnavailable
 from meterflow.localcloud.net import free_port
 
 LATITUDE, LONGITUDE = 51.5074, -0.1278

@@ -17,9 +17,9 @@ from botocore.exceptions import ClientError
 
 from meterflow.lake.adapters.integrations_table import DynamoDbIntegrations
 from meterflow.lake.adapters.lake_store import EventBridgePublisher, S3LakeStore
-from meterflow.lake.domain.integrations import Integration, IntegrationRepository
+from meterflow.lake.domain.integrations import Integration
 from meterflow.lake.domain.schema import LAKE_EVENT_SOURCE, LATE_READS_DETAIL_TYPE
-from meterflow.lake.ports import ConcurrentUpdate, EventPublisher, LakeStore
+from meterflow.lake.ports import ConcurrentUpdate, EventPublisher, IntegrationRepository, LakeStore
 from tests.support.memory_lake import MemoryIntegrations, MemoryLakeStore, RecordingPublisher
 from tests.support.moto_inprocess import moto_stack
 

@@ -16,10 +16,10 @@ from meterflow.lake.domain.schema import WEATHER_SCHEMA
 from meterflow.lake.domain.weather_source import (
     MAX_WEATHER_DAYS,
     SimulatedWeather,
-    WeatherProvider,
     weather_day_objects,
     weather_days,
 )
+from meterflow.lake.ports import WeatherProvider
 
 SEED = 20_230_227
 START = datetime(2023, 3, 25, 22)  # two hours of the 25th, all of the 26th, two hours of the 27th

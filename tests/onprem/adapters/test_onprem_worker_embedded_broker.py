@@ -4,10 +4,7 @@ with the same mutual TLS and per-worker ACL the local runtime uses when Mosquitt
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +14,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from meterflow.localcloud.mqtt_broker import BrokerIdentity, EmbeddedBroker, mqtt_client_options
+from meterflow.localcloud.onsite_worker import OnsiteWorker
 from onprem_worker.contracts import Channel, JobMessage, ResultMessage, topic
 
 TENANT, WORKER = "laptop", "worker-1"
@@ -33,12 +31,9 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
 
 
 @pytest.fixture(scope="module")
-def worker(
-    broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[subprocess.Popen[bytes]]:
+def worker(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OnsiteWorker]:
     home = tmp_path_factory.mktemp("site")
     options = mqtt_client_options(BrokerIdentity.worker(TENANT, WORKER), broker)
-    health = home / "healthy"
     environment = {
         "PATH": os.environ.get("PATH", ""),
         "MF_TENANT": TENANT,
@@ -50,24 +45,15 @@ def worker(
         "MF_MQTT_CERT_FILE": str(options.cert_path),
         "MF_MQTT_KEY_FILE": str(options.key_path),
         "MF_JOURNAL_PATH": str(home / "journal.sqlite"),
-        "MF_HEALTH_FILE": str(health),
+        "MF_HEALTH_FILE": str(home / "healthy"),
     }
-    with (home / "worker.log").open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "onprem_worker"], env=environment, stdout=log, stderr=log
-        )
-    deadline = time.monotonic() + 30
-    while not health.exists():
-        assert process.poll() is None, (home / "worker.log").read_text()
-        assert time.monotonic() < deadline, (home / "worker.log").read_text()
-        time.sleep(0.1)
-    yield process
-    process.terminate()
-    process.wait(15)
+    running = OnsiteWorker(environment, home / "worker.log").start()
+    yield running
+    running.stop()
 
 
 def test_a_job_round_trips_through_the_embedded_broker_over_mutual_tls(
-    broker: EmbeddedBroker, worker: subprocess.Popen[bytes]
+    broker: EmbeddedBroker, worker: OnsiteWorker
 ) -> None:
     # GIVEN the cloud bridge's identity connected to the embedded broker, listening to the results
     options = mqtt_client_options(BrokerIdentity.bridge(), broker, connection="test")

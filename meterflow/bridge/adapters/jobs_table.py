@@ -1,18 +1,16 @@
-"""Adapters of the on-premises bridge: the bridge-jobs table, site publishers, upload presigning."""
+"""The bridge-jobs table (DynamoDB): one item per backfill job, keyed by job_id."""
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from meterflow.bridge.domain.jobs import BridgeJob, BridgeJobStatus
-from meterflow.bridge.ports import PublishFailed
 from meterflow.core.errors import Conflict
 
 # A finished job's item is kept this long (DynamoDB TTL).
@@ -202,80 +200,3 @@ class DynamoDbBridgeJobs:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-
-
-class IotDataSitePublisher:
-    """AWS IoT Core: ``iot-data`` Publish with QoS 1 (the broker acknowledges before it returns)."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-
-    def publish(self, topic_name: str, payload: bytes) -> None:
-        try:
-            self._client.publish(topic=topic_name, qos=1, payload=payload)
-        except (BotoCoreError, ClientError) as exc:
-            raise PublishFailed(f"{type(exc).__name__}: {exc}") from exc
-
-
-class MqttSitePublisher:
-    """Any MQTT broker (Mosquitto, the embedded one) through one paho client with the bridge identity.
-
-    ``client`` is a connected ``paho.mqtt.client.Client`` whose network loop runs; a publish waits
-    for the broker's PUBACK up to ``ack_timeout_s``.
-    """
-
-    def __init__(self, client: Any, ack_timeout_s: float = 10.0) -> None:
-        self._client = client
-        self._timeout = ack_timeout_s
-        self._lock = threading.Lock()
-
-    def publish(self, topic_name: str, payload: bytes) -> None:
-        with self._lock:
-            if not self._client.is_connected():
-                raise PublishFailed("not connected to the broker")
-            info = self._client.publish(topic_name, payload, qos=1)
-        try:
-            info.wait_for_publish(timeout=self._timeout)
-        except (RuntimeError, ValueError) as exc:
-            raise PublishFailed(str(exc)) from exc
-        if not info.is_published():
-            raise PublishFailed(f"no acknowledgement from the broker within {self._timeout} s (rc {info.rc})")
-
-
-class S3UploadPresigner:
-    """Presigned PUTs into one bucket, with the object's metadata signed into the URL."""
-
-    def __init__(self, client: Any, bucket: str) -> None:
-        self._client = client
-        self._bucket = bucket
-
-    def presign_put(
-        self, key: str, metadata: Mapping[str, str], lifetime: timedelta
-    ) -> tuple[str, dict[str, str]]:
-        url = self._client.generate_presigned_url(
-            "put_object",
-            Params={
-                "Bucket": self._bucket,
-                "Key": key,
-                "Metadata": dict(metadata),
-                "ContentType": "text/csv",
-            },
-            ExpiresIn=int(lifetime.total_seconds()),
-        )
-        headers = {f"x-amz-meta-{name}": value for name, value in metadata.items()}
-        headers["Content-Type"] = "text/csv"
-        return str(url), headers
-
-
-class S3ObjectHead:
-    def __init__(self, client: Any, bucket: str) -> None:
-        self._client = client
-        self._bucket = bucket
-
-    def size_of(self, key: str) -> int | None:
-        try:
-            return int(self._client.head_object(Bucket=self._bucket, Key=key)["ContentLength"])
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in {"404", "NoSuchKey", "NotFound"}:
-                return None
-            raise
