@@ -21,7 +21,7 @@ METERFLOW = Path(sys.executable).with_name("meterflow")
 STOP_BOUND_SECONDS = 15  # measured: about 3 s, interpreter exit included, on a busy 2-core machine
 COMPONENTS = [
     "scheduler",
-    "worker host (7 queues, 10 processes",
+    "worker host (8 queues, 11 processes",  # every queue the app serves; 2 each for export, lake, late reads
     "API",
     "SFTP server",
     "site bridge",

@@ -1,6 +1,6 @@
 """The functional tier: every route and event handler of the Chalice app, called in-process.
 
-One moto (``mock_aws``, in this process) per session holds the stack, created by the local
+One moto (``mock_aws``, in this process) for this package holds the stack, created by the local
 runtime's own bootstrap; the app reads the environment the local runtime computes for it
 (:mod:`tests.support.inprocess_stack`). moto runs the state machines, so the handlers answer real
 task tokens. Each test gets fresh wiring (the ``*_services()`` caches are cleared before and after
@@ -46,7 +46,7 @@ _FAKE_AWS = {
 }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessStack]:
     """The stack in moto, and this process's environment set as the local runtime sets its API's."""
     with pytest.MonkeyPatch.context() as env:
@@ -68,13 +68,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessStack]:
                 created.stop_running_executions()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def app(stack: InProcessStack) -> Chalice:
     """The app, imported once its settings are in the environment (it checks them at import)."""
     return importlib.import_module("chalice_app.app").app  # type: ignore[no-any-return]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def _session_client(app: Chalice, tmp_path_factory: pytest.TempPathFactory) -> Client:
     # a project directory without .chalice/config.json: no stage variables over the environment
     return Client(app, project_dir=str(tmp_path_factory.mktemp("chalice-project")))

@@ -49,7 +49,7 @@ class IngestingFile:
     execution_arn: str
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def meter_registry(stack: InProcessStack) -> None:
     """The fleet's topology in the integrated bucket: ingestion quarantines reads of unknown meters."""
     publish_topology(hes_services().fleet, lake_services().integrated)
