@@ -123,6 +123,9 @@ class WorkerProcess(OnsiteWorker):
             "MF_MQTT_ALLOW_PLAINTEXT": "1",
             "MF_JOURNAL_PATH": str(self.journal_path),
             "MF_HEALTH_FILE": str(directory / "alive"),
+            # the tests read the worker's INFO lines; a local cloud started earlier in this process
+            # leaves MF_LOG_LEVEL=WARNING in os.environ for its own processes
+            "MF_LOG_LEVEL": "INFO",
         } | environment
         super().__init__({**os.environ, **site_environment}, directory / "worker.log")
 

@@ -121,6 +121,12 @@ locals {
   site_cancel_topic_arn = "${local.site_topic_arn_prefix}/*/*/cancel"
   backfill_executions   = "arn:${var.partition}:states:${var.region}:${var.account_id}:execution:${var.historian_backfill_state_machine_name}:*"
 
+  # Functions that answer workflow tasks with their tokens: the job workers, and the handler of what
+  # sites answer.
+  task_token_workers = ["export_worker", "lake_worker", "bridge_worker", "site_messages"]
+  # Functions that read or write objects of the stack's (SSE-KMS) buckets.
+  s3_object_users = ["api", "export_worker", "lake_worker", "merge_late_reads", "bridge_worker"]
+
   consume_actions = [
     "sqs:ReceiveMessage",
     "sqs:DeleteMessage",
@@ -168,6 +174,36 @@ data "aws_iam_policy_document" "common" {
     sid       = "XRay"
     actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
     resources = ["*"]
+  }
+
+  # Objects in the stack's buckets are encrypted with the stack key (SSE-KMS): reading needs
+  # Decrypt, writing a data key. Only through S3, for the functions that use objects.
+  dynamic "statement" {
+    for_each = contains(local.s3_object_users, each.key) ? ["EncryptObjects"] : []
+
+    content {
+      sid       = statement.value
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [var.kms_key_arn]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["s3.${var.region}.amazonaws.com"]
+      }
+    }
+  }
+
+  # The task-token APIs have no resource type: AWS requires Resource "*" for SendTaskSuccess,
+  # SendTaskFailure and SendTaskHeartbeat (the token itself names the execution).
+  dynamic "statement" {
+    for_each = contains(local.task_token_workers, each.key) ? ["ReportTaskResults"] : []
+
+    content {
+      sid       = statement.value
+      actions   = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
+      resources = ["*"]
+    }
   }
 
   # Environment variables (Lambda) and SQS messages are encrypted with the stack key.
@@ -264,19 +300,6 @@ data "aws_iam_policy_document" "api" {
     resources = ["${var.athena_results_bucket_arn}/${var.athena_results_prefix}*"]
   }
 
-  # Lake objects and query results are SSE-KMS with the stack key.
-  statement {
-    sid       = "EncryptLakeObjects"
-    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
-    resources = [var.kms_key_arn]
-
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["s3.${var.region}.amazonaws.com"]
-    }
-  }
-
   # POST /backfills records the job (conditional PutItem) and starts its execution, named after
   # the job; GET /jobs/{job_id} reads it; POST /jobs/{job_id}/cancel stops the execution, marks the
   # job cancelled and tells the site on its cancel topic.
@@ -360,26 +383,6 @@ data "aws_iam_policy_document" "export_worker" {
   }
 
   statement {
-    sid       = "EncryptObjects"
-    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
-    resources = [var.kms_key_arn]
-
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["s3.${var.region}.amazonaws.com"]
-    }
-  }
-
-  # The task-token APIs have no resource type: AWS requires Resource "*" for SendTaskSuccess,
-  # SendTaskFailure and SendTaskHeartbeat (the token itself names the execution).
-  statement {
-    sid       = "ReportTaskResults"
-    actions   = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
-    resources = ["*"]
-  }
-
-  statement {
     sid = "ConsumeExportJobs"
     actions = [
       "sqs:ReceiveMessage",
@@ -417,25 +420,6 @@ data "aws_iam_policy_document" "lake_worker" {
     sid       = "ListLakeBuckets"
     actions   = ["s3:ListBucket"]
     resources = [var.inbound_bucket_arn, var.integrated_bucket_arn]
-  }
-
-  statement {
-    sid       = "EncryptLakeObjects"
-    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
-    resources = [var.kms_key_arn]
-
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["s3.${var.region}.amazonaws.com"]
-    }
-  }
-
-  # The task-token APIs have no resource type: AWS requires Resource "*" (see the export worker).
-  statement {
-    sid       = "ReportTaskResults"
-    actions   = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
-    resources = ["*"]
   }
 
   # download_hes_file: the SFTP user's private key.
@@ -545,18 +529,6 @@ data "aws_iam_policy_document" "merge_late_reads" {
   }
 
   statement {
-    sid       = "EncryptIntegratedObjects"
-    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
-    resources = [var.kms_key_arn]
-
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["s3.${var.region}.amazonaws.com"]
-    }
-  }
-
-  statement {
     sid       = "ConsumeLateReads"
     actions   = local.consume_actions
     resources = [var.late_reads_queue_arn]
@@ -616,25 +588,6 @@ data "aws_iam_policy_document" "bridge_worker" {
   }
 
   statement {
-    sid       = "EncryptHistorianUploads"
-    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
-    resources = [var.kms_key_arn]
-
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["s3.${var.region}.amazonaws.com"]
-    }
-  }
-
-  # The task-token APIs have no resource type: AWS requires Resource "*" (see the export worker).
-  statement {
-    sid       = "ReportTaskResults"
-    actions   = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
-    resources = ["*"]
-  }
-
-  statement {
     sid       = "ConsumeBridgeJobs"
     actions   = local.consume_actions
     resources = [var.bridge_jobs_queue_arn]
@@ -659,7 +612,7 @@ data "aws_iam_policy_document" "site_dispatcher" {
     resources = [var.bridge_jobs_table_arn]
   }
 
-  # The task-token APIs have no resource type: AWS requires Resource "*" (see the export worker).
+  # The task-token APIs have no resource type: AWS requires Resource "*" (see the common policy).
   statement {
     sid       = "FailUndispatchableTasks"
     actions   = ["states:SendTaskFailure"]
@@ -684,13 +637,6 @@ data "aws_iam_policy_document" "site_messages" {
     sid       = "ReadAndUpdateJobs"
     actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
     resources = [var.bridge_jobs_table_arn]
-  }
-
-  # The task-token APIs have no resource type: AWS requires Resource "*" (see the export worker).
-  statement {
-    sid       = "ReportSiteResults"
-    actions   = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
-    resources = ["*"]
   }
 
   statement {
