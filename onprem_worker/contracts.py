@@ -19,8 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 VERSION: Literal[1] = 1
 TOPIC_ROOT = "meterflow"
-_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
+# fullmatch, not match with "$": "$" also matches before a trailing newline, which would split the
+# broker's generated ACL file and the topics built from these names
+_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+_JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}")
 
 
 class Channel(StrEnum):
@@ -40,14 +42,14 @@ class InvalidMessage(ValueError):
 
 
 def valid_name(value: str, what: str) -> str:
-    if not _NAME.match(value):
+    if not _NAME.fullmatch(value):
         raise InvalidMessage(f"{what} must be 1-40 lowercase letters, digits or '-', got {value[:50]!r}")
     return value
 
 
 def is_valid_job_id(value: object) -> TypeGuard[str]:
     """Whether ``value`` passes the job_id rule of every message (1-80 letters, digits, '-', '_')."""
-    return isinstance(value, str) and _JOB_ID.match(value) is not None
+    return isinstance(value, str) and _JOB_ID.fullmatch(value) is not None
 
 
 def topic(tenant: str, worker: str, channel: Channel) -> str:
@@ -75,7 +77,7 @@ class _Message(BaseModel):
     @field_validator("job_id")
     @classmethod
     def _valid_job_id(cls, value: str) -> str:
-        if not _JOB_ID.match(value):
+        if not _JOB_ID.fullmatch(value):
             raise ValueError("job_id must be 1-80 letters, digits, '-' or '_'")
         return value
 

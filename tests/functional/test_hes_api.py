@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from urllib.parse import quote
 
+import pytest
 from chalice.test import Client
 
 from tests.support.inprocess_stack import InProcessStack
@@ -46,6 +48,21 @@ def test_get_readings_with_a_bad_or_unknown_parameter_names_it(client: Client) -
     unknown = client.http.get("/readings?start_date=2023-01-01&color=red")
     assert (bad_size.status_code, bad_size.json_body["field"]) == (400, "page_size")
     assert (unknown.status_code, unknown.json_body["field"]) == (400, "color")
+
+
+@pytest.mark.parametrize(
+    "value", ["--5", "\u00b2", "\u0661\u0660", "9" * 5000, "1e3", "0x10", " ", ""], ids=repr
+)
+def test_get_readings_with_a_page_size_or_offset_that_is_no_integer_is_a_bad_request(
+    client: Client, value: str
+) -> None:
+    # GIVEN a page size and an offset that int() or str.isdigit() would take differently
+    # (two minus signs, a superscript two, Arabic-Indic digits, 5,000 digits, ...)
+    for parameter in ("page_size", "offset"):
+        # WHEN asking for a page with it
+        response = client.http.get(f"/readings?start_date=2023-01-01&{parameter}={quote(value)}")
+        # THEN a 400 names the parameter, never a 500
+        assert (response.status_code, response.json_body["field"]) == (400, parameter), value[:20]
 
 
 # -- POST /readings/file ---------------------------------------------------------------------------------

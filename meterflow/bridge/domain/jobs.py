@@ -17,6 +17,7 @@ import binascii
 import contextlib
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -58,6 +59,9 @@ from onprem_worker.contracts import (
 MAX_BACKFILL_WINDOW = timedelta(days=31)
 HISTORIAN_PREFIX = "uncompressed/historian"
 UPLOAD_URL_LIFETIME = timedelta(hours=12)  # outlives the task's timeout and its retries
+# Step Functions' limit on an execution's input (256 KiB), less room for what the workflow adds.
+MAX_WORKFLOW_INPUT_BYTES = 200_000
+_JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class BridgeJobStatus(StrEnum):
@@ -159,24 +163,38 @@ def start_backfill(body: object, jobs: JobRepository, workflow: BackfillWorkflow
         window_start=start,
         window_end=end,
     )
-    jobs.create(job)
-    workflow.start(
-        job.job_id,
-        json.dumps(
-            {
-                "job_id": job.job_id,
-                "tenant": job.tenant,
-                "worker": job.worker,
-                "meter_ids": request.meter_ids,
-                "start": start.isoformat(),
-                "end": end.isoformat(),
-            }
-        ),
+    workflow_input = json.dumps(
+        {
+            "job_id": job.job_id,
+            "tenant": job.tenant,
+            "worker": job.worker,
+            "meter_ids": request.meter_ids,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+        }
     )
+    # Checked before anything is written: Step Functions refuses a larger input.
+    if len(workflow_input.encode()) > MAX_WORKFLOW_INPUT_BYTES:
+        raise InvalidInput(
+            f"backfill: meter_ids: {len(request.meter_ids or ())} ids make the job larger than the "
+            f"{MAX_WORKFLOW_INPUT_BYTES:,} bytes a workflow takes; split it into several backfills",
+            field="meter_ids",
+        )
+    jobs.create(job)
+    try:
+        workflow.start(job.job_id, workflow_input)
+    except Exception as exc:
+        # Recorded but never started: say so rather than leave the job queued forever.
+        jobs.ended(
+            job.job_id, BridgeJobStatus.FAILED, now, failure_reason=f"could not start its workflow: {exc}"
+        )
+        raise
     return job
 
 
 def get_job(job_id: str, jobs: JobRepository) -> BridgeJob:
+    if not _JOB_ID.fullmatch(job_id):  # job ids are ours (uuid4): anything else cannot exist
+        raise NotFound(f"job {job_id[:80]!r} does not exist", field="job_id")
     found = jobs.get(job_id)
     if found is None:
         raise NotFound(f"job {job_id[:80]!r} does not exist", field="job_id")

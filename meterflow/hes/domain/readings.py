@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any
@@ -14,6 +15,7 @@ from meterflow.core.timeutil import format_hes_time
 from meterflow.hes.domain.fleet import Fleet, SlotWindow
 
 DEFAULT_PAGE_SIZE = 10
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
 MAX_PAGE_SIZE = 1_000
 # Far enough that "no end_date" means "everything up to now" for any real fleet.
 _OPEN_END = datetime(9999, 1, 1)
@@ -25,7 +27,9 @@ def _bounded_int(low: int, high: int) -> PlainValidator:
     def parse(raw: object, info: ValidationInfo) -> int:
         field = info.field_name or "parameter"
         text = raw.strip() if isinstance(raw, str) else ""
-        if not text.lstrip("-").isdigit():
+        # ASCII digits only, and few of them: str.isdigit() accepts "²", int() refuses it (and any
+        # number over 4,300 digits), and "--5" would pass a lstrip("-")
+        if not _INTEGER.fullmatch(text):
             raise InvalidInput(f"{field} must be an integer, got {str(raw)[:20]!r}", field=field)
         value = int(text)
         if not low <= value <= high:

@@ -4,6 +4,7 @@ sites publish into task-token answers, with forged and stale messages changing n
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 
 from meterflow.bridge.domain import jobs as bridge
 from meterflow.bridge.domain.jobs import BridgeJobStatus, token_digest
-from meterflow.core.errors import Conflict, IntegrityError, InvalidInput
+from meterflow.core.errors import Conflict, IntegrityError, InvalidInput, NotFound
 from onprem_worker.contracts import (
     CancelMessage,
     Channel,
@@ -132,6 +133,47 @@ def test_bad_backfill_requests_name_the_field(change: dict[str, Any], field: str
         bridge.start_backfill(BACKFILL | change, MemoryJobs(), workflow, NOW)
     assert caught.value.field == field
     assert workflow.started == []
+
+
+def test_a_backfill_too_large_for_a_workflow_is_refused_before_anything_is_written() -> None:
+    # GIVEN a request naming more meters than a workflow's input can carry (Step Functions: 256 KiB)
+    jobs, workflow = MemoryJobs(), RecordingWorkflow()
+    meter_ids = [str(uuid.UUID(int=index)) for index in range(10_000)]
+    # WHEN it is started
+    with pytest.raises(InvalidInput) as caught:
+        bridge.start_backfill(BACKFILL | {"meter_ids": meter_ids}, jobs, workflow, NOW)
+    # THEN a 400 names meter_ids, and no job was recorded (none left queued for ever)
+    assert caught.value.field == "meter_ids"
+    assert (jobs.jobs, workflow.started) == ({}, [])
+
+
+def test_a_backfill_whose_workflow_cannot_start_is_marked_failed() -> None:
+    # GIVEN a workflow that refuses every start (throttled, misconfigured)
+    jobs = MemoryJobs()
+    workflow = RecordingWorkflow(fail_with=RuntimeError("ThrottlingException"))
+    # WHEN a backfill is started
+    with pytest.raises(RuntimeError):
+        bridge.start_backfill(BACKFILL, jobs, workflow, NOW)
+    # THEN its job is failed with the reason, not left queued for ever
+    [job] = list(jobs.jobs.values())
+    assert job is not None and job.status is BridgeJobStatus.FAILED
+    assert "ThrottlingException" in (job.failure_reason or "")
+
+
+def _no_lookup(job_id: str) -> None:
+    raise AssertionError(f"looked up {job_id[:40]!r}")
+
+
+@pytest.mark.parametrize("job_id", ["x" * 3000, "not-a-uuid", str(uuid.uuid4()).upper(), ""])
+def test_a_job_id_that_cannot_be_ours_is_not_found_without_a_lookup(job_id: str) -> None:
+    # GIVEN an id no job can have (ours are lower-case uuid4), and a table that must not be asked:
+    # DynamoDB answers a key over 2 KB with a ValidationException, which would be a 500
+    jobs = MemoryJobs()
+    jobs.get = _no_lookup  # type: ignore[method-assign]
+    # WHEN asking for it THEN it is a 404 naming job_id
+    with pytest.raises(NotFound) as caught:
+        bridge.get_job(job_id, jobs)
+    assert caught.value.field == "job_id"
 
 
 def test_prepare_presigns_an_upload_into_the_lakes_landing_zone(job_id: str) -> None:

@@ -20,6 +20,7 @@ from onprem_worker.contracts import (
     is_valid_job_id,
     parse_topic,
     topic,
+    valid_name,
 )
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -137,3 +138,12 @@ def test_an_export_window_must_be_forward() -> None:
     # GIVEN an export payload whose end is not after its start THEN it is refused
     with pytest.raises(ValueError, match="end must be after start"):
         HistorianExportPayload(start=NOW, end=NOW, upload_url="https://bucket.s3/key?sig")
+
+
+@pytest.mark.parametrize("name", ["plant-1\n", "plant-1\nextra", "\nplant-1"])
+def test_a_name_with_a_newline_is_refused(name: str) -> None:
+    # GIVEN a tenant or worker name with a newline ("$" alone would accept one at the end)
+    # WHEN it is checked THEN it is refused: it would split the broker's ACL file and the topics
+    with pytest.raises(InvalidMessage):
+        valid_name(name, "worker")
+    assert not is_valid_job_id(name)
