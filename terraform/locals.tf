@@ -274,6 +274,7 @@ locals {
       MF_LAKE_RANGE_MIN_BYTES                 = tostring(var.range_min_bytes)
       MF_LAKE_MAX_RANGES                      = tostring(var.max_ranges)
       MF_LAKE_PARTITIONS_PER_GROUP            = tostring(var.partitions_per_group)
+      MF_LAKE_QUERY_TIMEOUT_SECONDS           = tostring(var.query_timeout_seconds)
       # Read by chalice_app/chalicelib/lake.py at import time for its schedule decorator (chalice deploy
       # only); here the schedule is modules/events.
       MF_LAKE_SCHEDULER_RATE_MINUTES = tostring(var.scheduler_rate_minutes)

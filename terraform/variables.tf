@@ -837,6 +837,17 @@ variable "partitions_per_group" {
   }
 }
 
+variable "query_timeout_seconds" {
+  description = "How long GET /lake/queries waits for Athena before it stops the query and answers 504 (MF_LAKE_QUERY_TIMEOUT_SECONDS); below the API function's 28 s timeout, or the function would be killed first and the query left running."
+  type        = number
+  default     = 24
+
+  validation {
+    condition     = var.query_timeout_seconds > 0 && var.query_timeout_seconds <= 27
+    error_message = "More than 0 and at most 27 seconds: the API function times out at 28 s."
+  }
+}
+
 # ---------------------------------------------------------------------------------------------
 # API and SFTP
 # ---------------------------------------------------------------------------------------------

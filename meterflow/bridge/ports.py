@@ -27,6 +27,11 @@ class JobRepository(Protocol):
         """Atomically mark ``attempt`` answered; False if it already was (a duplicate result)."""
         ...
 
+    def release_answer(self, job_id: str, attempt: int) -> None:
+        """Undo :meth:`claim_answer` of ``attempt`` (Step Functions did not take the answer), so
+        that the redelivered result can answer it; a later claim is left alone."""
+        ...
+
     def attempt_failed(self, job_id: str, reason: str, at: datetime) -> None:
         """An attempt ended in failure; the workflow decides whether the job retries or fails."""
         ...

@@ -34,5 +34,9 @@ class LakeSettings(FeatureSettings, env_prefix=PREFIX):
     range_min_bytes: int = 16 * 1024 * 1024
     max_ranges: int = 150
     partitions_per_group: int = 24
+    # How long the query API waits for Athena before it stops the query and answers 504: less than
+    # the API function's own timeout (28 s; API Gateway gives up at 29 s), or the function would be
+    # killed first and the query left running (tests/static/test_terraform_defaults.py).
+    query_timeout_seconds: float = Field(default=24.0, gt=0, le=27)
     # The simulated fleet's "now", so the scheduler and the HES agree on time.
     fixed_now: FixedNow = None

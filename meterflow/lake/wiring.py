@@ -79,7 +79,12 @@ def _query_engine(services: LakeServices) -> QueryEngine:
     if settings.query_engine == "athena":
         from meterflow.lake.adapters.athena_engine import AthenaLakeEngine
 
-        return AthenaLakeEngine(services.clients.athena, settings.athena_workgroup, settings.glue_database)
+        return AthenaLakeEngine(
+            services.clients.athena,
+            settings.athena_workgroup,
+            settings.glue_database,
+            timeout=settings.query_timeout_seconds,
+        )
     from meterflow.lake.adapters.duckdb_engine import DuckDbLakeEngine, s3_filesystem_from_boto3
 
     filesystem = s3_filesystem_from_boto3(services.clients.s3, services.session)

@@ -101,3 +101,13 @@ def test_runtime_setting_defaults_are_the_settings_defaults() -> None:
 )
 def test_defaults_compare_numbers_by_value(terraform: Any, python: Any, equal: bool) -> None:
     assert (_comparable(terraform) == _comparable(python)) is equal
+
+
+def test_the_query_api_stops_athena_before_its_function_times_out() -> None:
+    # GIVEN the API function's timeout (the functions module) and the query API's wait for Athena
+    functions = labelled(TERRAFORM_DIR / "modules" / "functions", "variable")
+    api_timeout = float(unquote(functions["api_timeout_seconds"]["default"]))
+    wait = LakeSettings.from_env(PLACEHOLDERS).query_timeout_seconds
+    # WHEN comparing them THEN the wait ends, and the query is stopped, with time to answer 504
+    assert wait + 2 <= api_timeout
+    assert float(terraform_defaults()["query_timeout_seconds"]) == wait

@@ -79,6 +79,10 @@ class MemoryJobs:
         self.answered[job_id] = attempt
         return True
 
+    def release_answer(self, job_id: str, attempt: int) -> None:
+        if self.answered.get(job_id) == attempt:
+            self.answered[job_id] = attempt - 1
+
     def attempt_failed(self, job_id: str, reason: str, at: datetime) -> None:
         if (job := self._open(job_id)) is not None:
             self.jobs[job_id] = replace(job, failure_reason=reason[:REASON_CHARS], updated_at=at)

@@ -111,9 +111,12 @@ class MemoryIntegrations:
         return [self.items[key] for key in sorted(self.items)]
 
     def reset(self, integration_id: str) -> bool:
-        """A failed integration goes back to idle, its window and schedule kept; False if not failed."""
+        """A failed integration goes back to idle for a new attempt, its window and schedule kept;
+        False if it had not failed."""
         current = self.items.get(integration_id)
         if current is None or current.state != "failed":
             return False
-        self.items[integration_id] = current.model_copy(update={"state": "idle", "failure_reason": None})
+        self.items[integration_id] = current.model_copy(
+            update={"state": "idle", "failure_reason": None, "attempt": current.attempt + 1}
+        )
         return True

@@ -160,6 +160,19 @@ class DynamoDbBridgeJobs:
             raise
         return True
 
+    def release_answer(self, job_id: str, attempt: int) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"job_id": _s(job_id)},
+                UpdateExpression="SET answered_attempt = :previous",
+                ConditionExpression="answered_attempt = :attempt",
+                ExpressionAttributeValues={":attempt": _n(attempt), ":previous": _n(attempt - 1)},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
     def attempt_failed(self, job_id: str, reason: str, at: datetime) -> None:
         self._update_rows(
             job_id,

@@ -417,14 +417,22 @@ def handle_rule_delivery(
 def _report_result(
     result: ResultMessage, job: BridgeJob, jobs: JobRepository, callbacks: TaskCallbacks, now: datetime
 ) -> SiteMessageOutcome:
+    output, error, cause = result.output or {}, result.error or "WorkerError", result.cause or ""
+    try:
+        if result.status is JobStatus.SUCCEEDED:
+            callbacks.succeed(output)
+        else:
+            callbacks.fail(error, cause)
+    except StaleTaskToken:
+        raise
+    except Exception:
+        # Step Functions did not take the answer (throttled, unreachable): the claim goes back, so
+        # that the message's redelivery answers the task instead of being refused as a duplicate.
+        jobs.release_answer(job.job_id, result.attempt)
+        raise
     if result.status is JobStatus.SUCCEEDED:
-        output = result.output or {}
-        callbacks.succeed(output)
         jobs.ended(job.job_id, BridgeJobStatus.UPLOADED, now, output=output)
         return SiteMessageOutcome("succeeded", job.job_id)
-    error = result.error or "WorkerError"
-    cause = result.cause or ""
-    callbacks.fail(error, cause)
     # the Task's Retry may run the job again; the workflow's Catch marks the job failed if not
     jobs.attempt_failed(job.job_id, f"{error}: {cause}", now)
     return SiteMessageOutcome("cancelled" if result.status is JobStatus.CANCELLED else "failed", job.job_id)

@@ -49,10 +49,18 @@ class DynamoDbIntegrations:
             self._client.update_item(
                 TableName=self._table,
                 Key={"integration_id": {"S": integration_id}},
-                UpdateExpression="SET #state = :idle REMOVE failure_reason",
+                # A new attempt: its executions get names of their own (Integration.execution_name).
+                UpdateExpression=(
+                    "SET #state = :idle, attempt = if_not_exists(attempt, :zero) + :one REMOVE failure_reason"
+                ),
                 ConditionExpression="#state = :failed",
                 ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={":idle": {"S": "idle"}, ":failed": {"S": "failed"}},
+                ExpressionAttributeValues={
+                    ":idle": {"S": "idle"},
+                    ":failed": {"S": "failed"},
+                    ":zero": {"N": "0"},
+                    ":one": {"N": "1"},
+                },
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import re
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -23,6 +24,8 @@ from meterflow.core.contracts import Contract
 from meterflow.core.errors import InvalidInput, NotFound, RetryableError
 from meterflow.core.timeutil import format_hes_time, parse_hes_time
 from meterflow.lake.ports import HesApi, IntegrationRepository, LakeStore, SftpSource, WorkflowStarter
+
+logger = logging.getLogger("meterflow.lake.integrations")
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 IntegrationState = Literal["idle", "running", "failed"]
@@ -59,6 +62,9 @@ class Integration(Contract):
     # lake merges them as late reads) or, for a backfill, the reads *taken* in it.
     window_by: WindowBy = "arrival_time"
     failure_reason: str | None = None
+    # How often the window was retried after a failure (`meterflow lake retry`): its executions
+    # need names of their own, as Step Functions keeps a name for 90 days after its execution.
+    attempt: int = Field(default=0, ge=0)
 
     @field_validator("integration_id")
     @classmethod
@@ -98,7 +104,8 @@ class Integration(Contract):
 
     def execution_name(self) -> str:
         start = parse_hes_time(self.window_start, "window_start")
-        return f"{self.integration_id}-{start:%Y%m%dT%H%M}"
+        retry = f"-r{self.attempt}" if self.attempt else ""
+        return f"{self.integration_id}-{start:%Y%m%dT%H%M}{retry}"
 
     def next_window(self) -> dict[str, str]:
         end = parse_hes_time(self.window_end, "window_end")
@@ -260,6 +267,14 @@ def schedule_due(repository: IntegrationRepository, workflow: WorkflowStarter, n
             name = integration.execution_name()
             if workflow.start(name, json.dumps({"integration_id": integration.integration_id})):
                 started.append(name)
+            else:
+                # An execution of that name ended already: nothing runs until the window changes
+                # or the integration is retried (which names its executions anew).
+                logger.warning(
+                    "input adapter %s is due but %s ran already: not started",
+                    integration.integration_id,
+                    name,
+                )
     return started
 
 

@@ -214,6 +214,18 @@ def test_an_attempt_is_answered_exactly_once(jobs: JobRepository, job: BridgeJob
     assert jobs.claim_answer(JOB_ID, 0) is False
 
 
+def test_a_released_answer_may_be_claimed_again(jobs: JobRepository, job: BridgeJob) -> None:
+    # GIVEN attempt 1 claimed, but Step Functions did not take its answer
+    assert jobs.claim_answer(JOB_ID, 1) is True
+    # WHEN the claim is released
+    jobs.release_answer(JOB_ID, 1)
+    # THEN the redelivered result may claim it, once; and releasing an attempt not claimed last
+    # (here 0) leaves the claim of 1 in place
+    assert jobs.claim_answer(JOB_ID, 1) is True
+    jobs.release_answer(JOB_ID, 0)
+    assert jobs.claim_answer(JOB_ID, 1) is False
+
+
 def test_a_retry_may_answer_after_its_predecessor(jobs: JobRepository, job: BridgeJob) -> None:
     # GIVEN attempt 0 answered WHEN the retry (attempt 1) answers THEN it may, once
     assert jobs.claim_answer(JOB_ID, 0) is True

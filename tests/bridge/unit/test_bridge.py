@@ -358,6 +358,35 @@ def test_a_duplicate_result_reaches_step_functions_once(
     assert len(callbacks.calls) == 1
 
 
+def test_a_result_step_functions_did_not_take_is_answered_by_its_redelivery(
+    dispatched: str, jobs: MemoryJobs, callbacks: RecordingCallbacks
+) -> None:
+    # GIVEN SendTaskSuccess fails once (throttled), so the SQS message will be delivered again
+    calls = {"count": 0}
+
+    def flaky(task_token: str) -> Any:
+        calls["count"] += 1
+        if calls["count"] == 1:
+            raise_on_answer = callbacks(task_token)
+            raise_on_answer.succeed = _throttled  # type: ignore[method-assign]
+            return raise_on_answer
+        return callbacks(task_token)
+
+    # WHEN the result arrives, fails to reach Step Functions, and arrives again
+    with pytest.raises(RuntimeError):
+        bridge.handle_site_message(site(Channel.RESULTS), result(dispatched), jobs, flaky, NOW)
+    again = bridge.handle_site_message(site(Channel.RESULTS), result(dispatched), jobs, flaky, NOW)
+    # THEN the redelivery answers the task (not refused as a duplicate) and the job is uploaded
+    assert again.outcome == "succeeded"
+    assert callbacks.calls == [("success", TOKEN, {"rows": 3, "bytes": 120})]
+    job = jobs.get(dispatched)
+    assert job is not None and job.status is BridgeJobStatus.UPLOADED
+
+
+def _throttled(output: dict[str, Any]) -> None:
+    raise RuntimeError("ThrottlingException")
+
+
 def test_heartbeats_and_progress_reach_the_task_and_the_job(
     dispatched: str, jobs: MemoryJobs, callbacks: RecordingCallbacks
 ) -> None:

@@ -276,8 +276,13 @@ def test_reset_sets_a_failed_integration_idle_and_keeps_its_window(
     integrations.put(failed)
     assert integrations.reset("hes-north") is True
     assert integrations.get("hes-north") == failed.model_copy(
-        update={"state": "idle", "failure_reason": None}
+        update={"state": "idle", "failure_reason": None, "attempt": 1}
     )
+    # AND each retry is a new attempt, whose executions have names of their own
+    integrations.put(failed.model_copy(update={"attempt": 1}))
+    assert integrations.reset("hes-north") is True
+    found = integrations.get("hes-north")
+    assert found is not None and found.attempt == 2
 
 
 @pytest.mark.parametrize("state", ["idle", "running"])

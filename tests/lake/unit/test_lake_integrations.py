@@ -394,6 +394,29 @@ def test_schedule_reports_only_executions_actually_started(repository: FakeRepos
     assert schedule_due(repository, workflow, datetime(2023, 1, 3)) == ["due-b-20230102T0000"]
 
 
+def test_a_refused_start_is_logged_not_silent(
+    repository: FakeRepository, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN an execution for due-a's window already exists
+    workflow = FakeWorkflow(already_running={"due-a-20230102T0000"})
+    # WHEN scheduled
+    schedule_due(repository, workflow, datetime(2023, 1, 3))
+    # THEN the refusal is a warning naming the integration and the execution
+    [record] = [record for record in caplog.records if record.levelname == "WARNING"]
+    assert "due-a" in record.getMessage() and "due-a-20230102T0000" in record.getMessage()
+
+
+def test_a_retried_integration_starts_again_under_a_new_name(repository: FakeRepository) -> None:
+    # GIVEN due-a failed in its window, its execution name is taken, and it was retried (attempt 1)
+    failed = make_integration("due-a", state="failed")
+    workflow = FakeWorkflow(already_running={failed.execution_name()})
+    retried = failed.model_copy(update={"state": "idle", "attempt": 1})
+    # WHEN scheduled
+    started = schedule_due(FakeRepository([retried]), workflow, datetime(2023, 1, 3))
+    # THEN the same window starts again, in an execution named after the attempt
+    assert started == ["due-a-20230102T0000-r1"]
+
+
 def test_schedule_before_eligibility_starts_nothing(repository: FakeRepository) -> None:
     # GIVEN it is still within the settle time WHEN scheduled THEN nothing starts
     workflow = FakeWorkflow()
